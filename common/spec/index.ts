@@ -1,0 +1,21 @@
+export { runSpecSchema, LORA_TARGETS_DEFAULT, type RunSpec } from "./run-spec.js";
+export { SpecError, type SpecIssue } from "./schema.js";
+export {
+  parseRunSpec,
+  parseRunSpecYaml,
+  loadRunSpecFile,
+  resolvedSpecYaml,
+  type LoadedSpec,
+} from "./load.js";
+export {
+  trainingRunCrd,
+  trainingRunCrdYaml,
+  statusSchema,
+  CRD_GROUP,
+  CRD_VERSION,
+  CRD_KIND,
+  CRD_PLURAL,
+  RUN_PHASES,
+  CONDITION_TYPES,
+  type RunPhase,
+} from "./crd.js";

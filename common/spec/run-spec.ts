@@ -1,0 +1,323 @@
+// The run spec: everything a training run is, in one definition. The CLI reads it from YAML, the
+// controller reconciles it, and the TrainingRun CRD's OpenAPI schema is generated from it.
+import {
+  bool,
+  freeform,
+  int,
+  list,
+  num,
+  object,
+  oneOf,
+  optional,
+  record,
+  str,
+  type Infer,
+  type SpecIssue,
+} from "./schema.js";
+
+const QUANTITY = /^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$/;
+const quantity = (def: string, description: string) =>
+  str({
+    default: def,
+    pattern: QUANTITY,
+    patternHint: "a Kubernetes quantity such as 2, 500m or 4Gi",
+    description,
+  });
+
+export const LORA_TARGETS_DEFAULT = [
+  "q_proj",
+  "k_proj",
+  "v_proj",
+  "o_proj",
+  "gate_proj",
+  "up_proj",
+  "down_proj",
+];
+
+const model = object(
+  {
+    preset: oneOf(["tiny", "llava-onevision-qwen2-0.5b", "llava-onevision-qwen2-7b"] as const, {
+      default: "tiny",
+      description: "Built-in architecture; ignored for weights when `path` is set.",
+    }),
+    path: optional(
+      str({
+        minLength: 1,
+        description:
+          "Hugging Face style model directory (config.json, safetensors, tokenizer.json). Unset: the shipped tiny base for preset tiny.",
+      }),
+    ),
+    quantization: object({
+      type: oneOf(["nf4", "none"] as const, {
+        default: "nf4",
+        description: "Storage of frozen base linear weights.",
+      }),
+      blockSize: int({ default: 64, min: 32, max: 4096, description: "NF4 block size (a power of two)." }),
+      doubleQuant: bool({
+        default: true,
+        description: "Quantize the per-block absmax again (8-bit, blocks of 256).",
+      }),
+    }),
+    lora: object({
+      r: int({ default: 8, min: 1, max: 1024, description: "Adapter rank." }),
+      alpha: num({
+        default: 16,
+        min: 0,
+        exclusiveMin: true,
+        description: "Scaling numerator: s = alpha/r (or alpha/sqrt(r)).",
+      }),
+      dropout: num({ default: 0.05, min: 0, max: 0.99, description: "Dropout on the adapter input." }),
+      targetModules: list(str({ minLength: 1 }), {
+        default: LORA_TARGETS_DEFAULT,
+        minItems: 1,
+        description: "Linear layer names (last path component) that get adapters.",
+      }),
+      rslora: bool({ default: false, description: "Rank-stabilised scaling alpha/sqrt(r)." }),
+    }),
+    head: object({
+      pooling: oneOf(["image_tokens", "vision"] as const, {
+        default: "image_tokens",
+        description: "Classifier input: LM hidden states at image positions, or projected vision features.",
+      }),
+    }),
+  },
+  {
+    refine(v, path, issues) {
+      const b = v.quantization.blockSize;
+      if ((b & (b - 1)) !== 0)
+        issues.push({ path: `${path}.quantization.blockSize`, message: `expected a power of two, got ${b}` });
+    },
+  },
+);
+
+const data = object({
+  format: oneOf(["synthetic", "mimic-cxr-jpg", "iu-xray"] as const, { default: "synthetic" }),
+  path: str({ default: "data/synthetic", minLength: 1, description: "Data set root directory." }),
+  imageSize: int({
+    default: 64,
+    min: 16,
+    max: 2048,
+    description: "Square input size in pixels (aspect kept, padded).",
+  }),
+  section: oneOf(["findings", "impression", "both"] as const, {
+    default: "both",
+    description: "Report section(s) to learn.",
+  }),
+  maxReportTokens: int({
+    default: 96,
+    min: 8,
+    max: 4096,
+    description: "Report tokens kept per example (truncated beyond).",
+  }),
+  views: list(str({ minLength: 1 }), {
+    default: ["PA", "AP"],
+    minItems: 1,
+    description: "MIMIC ViewPosition values kept.",
+  }),
+  cacheDir: optional(str({ minLength: 1, description: "Decoded image cache; default <path>/.cache." })),
+  synthetic: object({
+    studies: int({
+      default: 800,
+      min: 10,
+      description: "Studies generated when the synthetic set is absent.",
+    }),
+    seed: int({ default: 7, min: 0 }),
+    difficulty: oneOf(["easy", "hard"] as const, { default: "easy" }),
+  }),
+});
+
+const task = object({
+  clsWeight: num({
+    default: 0.5,
+    min: 0,
+    description: "λ: weight of the 14-label BCE loss (0 = single-task).",
+  }),
+  uncertainLabels: oneOf(["ignore", "positive", "negative"] as const, {
+    default: "ignore",
+    description: "How -1 labels count in the classification loss (U-Ignore, U-Ones, U-Zeros).",
+  }),
+  findingsTable: oneOf(["none", "output", "prompt"] as const, {
+    default: "none",
+    description:
+      "none: auxiliary head only; output: write predicted tables; prompt: condition the report on the table.",
+  }),
+  tableTeacherForcing: num({
+    default: 0.5,
+    min: 0,
+    max: 1,
+    description: "In prompt mode, probability that a training prompt carries the ground-truth table.",
+  }),
+});
+
+const training = object(
+  {
+    steps: optional(
+      int({
+        min: 1,
+        description: "Optimizer steps; exclusive with epochs. Default 120 when neither is set.",
+      }),
+    ),
+    epochs: optional(int({ min: 1, description: "Passes over the training split; exclusive with steps." })),
+    batchSize: int({ default: 4, min: 1, description: "Examples per worker per micro-batch." }),
+    gradAccum: int({ default: 1, min: 1, description: "Micro-batches per optimizer step." }),
+    learningRate: num({ default: 2e-3, min: 0, exclusiveMin: true }),
+    schedule: oneOf(["constant", "linear", "cosine"] as const, { default: "cosine" }),
+    warmupSteps: int({ default: 10, min: 0 }),
+    weightDecay: num({ default: 0.01, min: 0 }),
+    clipNorm: num({ default: 1.0, min: 0, description: "Global gradient norm clip (0 = off)." }),
+    seed: int({ default: 1234, min: 0 }),
+    verifyEvery: int({
+      default: 25,
+      min: 0,
+      description: "Steps between cross-replica parameter checksums (0 = off).",
+    }),
+    maxNonFiniteSteps: int({
+      default: 3,
+      min: 1,
+      description: "Consecutive skipped non-finite steps before the run fails.",
+    }),
+  },
+  {
+    refine(v, path, issues) {
+      if (v.steps !== undefined && v.epochs !== undefined) {
+        issues.push({ path: `${path}.epochs`, message: "expected either steps or epochs, got both" });
+      }
+    },
+  },
+);
+
+const collective = object({
+  bucketBytes: int({ default: 64 * 1024 * 1024, min: 1024, description: "Gradient fusion bucket size." }),
+  compression: oneOf(["none", "fp16"] as const, { default: "none" }),
+  timeoutSeconds: num({
+    default: 5,
+    min: 0,
+    exclusiveMin: true,
+    description: "A dead or stalled peer fails an operation within this.",
+  }),
+});
+
+const checkpoint = object({
+  interval: int({
+    default: 40,
+    min: 1,
+    description: "Steps between checkpoints (one is always written at the end).",
+  }),
+  keep: int({ default: 3, min: 1, description: "Committed checkpoints kept." }),
+  store: object({
+    type: oneOf(["directory", "nats"] as const, { default: "directory" }),
+    path: optional(
+      str({ minLength: 1, description: "Directory store root; default <run dir>/checkpoints." }),
+    ),
+    bucket: str({ default: "radfleet-checkpoints", minLength: 1, description: "NATS object store bucket." }),
+  }),
+});
+
+const evaluation = object({
+  interval: int({ default: 0, min: 0, description: "Steps between evaluations (0 = only at the end)." }),
+  maxSamples: int({ default: 64, min: 1, description: "Validation reports generated per evaluation." }),
+  uncertain: oneOf(["positive", "negative"] as const, {
+    default: "negative",
+    description: "Uncertain labels in clinical metrics.",
+  }),
+  generation: object({
+    maxNewTokens: int({ default: 96, min: 1 }),
+    numBeams: int({ default: 1, min: 1, max: 16 }),
+    repetitionPenalty: num({ default: 1.0, min: 1 }),
+  }),
+});
+
+const replicas = object(
+  {
+    min: int({ default: 1, min: 1, description: "Fewest workers a generation may run with." }),
+    max: int({
+      default: 2,
+      min: 1,
+      description: "Workers launched; a generation closes at once when all joined.",
+    }),
+  },
+  {
+    refine(v, path, issues) {
+      if (v.min > v.max)
+        issues.push({ path: `${path}.min`, message: `expected <= replicas.max (${v.max}), got ${v.min}` });
+    },
+  },
+);
+
+const rendezvous = object({
+  joinTimeoutSeconds: num({ default: 120, min: 0, exclusiveMin: true }),
+  lastCallSeconds: num({
+    default: 3,
+    min: 0,
+    description: "Wait after min workers joined for more to arrive.",
+  }),
+  heartbeatIntervalSeconds: num({ default: 1, min: 0, exclusiveMin: true }),
+  heartbeatTimeoutSeconds: num({ default: 10, min: 0, exclusiveMin: true }),
+});
+
+const resources = object({
+  gpusPerWorker: int({ default: 0, min: 0, description: "nvidia.com/gpu requested per trainer pod." }),
+  cpu: quantity("1", "CPU request per trainer."),
+  memory: quantity("2Gi", "Memory request per trainer."),
+});
+
+const restartPolicy = object({
+  backoffLimit: int({ default: 3, min: 0, description: "Worker restarts before the run fails." }),
+  initialBackoffSeconds: num({ default: 1, min: 0 }),
+  maxBackoffSeconds: num({ default: 60, min: 0 }),
+});
+
+const scheduling = object({
+  image: str({
+    default: "ghcr.io/radfleet/radfleet:0.1.0",
+    minLength: 1,
+    description: "Trainer container image.",
+  }),
+  nodeSelector: record(str(), { default: {} }),
+  tolerations: freeform({ array: true, default: [] }),
+  affinity: optional(freeform()),
+  priorityClassName: optional(str({ minLength: 1 })),
+  schedulerName: optional(str({ minLength: 1 })),
+  queueName: optional(
+    str({ minLength: 1, description: "Kueue LocalQueue; the run then defers admission to Kueue." }),
+  ),
+  gangTimeoutSeconds: num({
+    default: 300,
+    min: 0,
+    exclusiveMin: true,
+    description: "Time for min replicas to be scheduled.",
+  }),
+  dataVolumeClaim: optional(str({ minLength: 1 })),
+  checkpointVolumeClaim: optional(str({ minLength: 1 })),
+});
+
+const nats = object({
+  url: optional(str({ minLength: 1, description: "nats://host:port; unset runs without NATS." })),
+  stream: str({ default: "RADFLEET_EVENTS", minLength: 1 }),
+  kvBucket: str({ default: "radfleet-runs", minLength: 1 }),
+});
+
+export const runSpecSchema = object({
+  model,
+  data,
+  task,
+  training,
+  collective,
+  checkpoint,
+  evaluation,
+  replicas,
+  rendezvous,
+  resources,
+  restartPolicy,
+  scheduling,
+  nats,
+  backend: oneOf(["auto", "tensorflow", "wasm", "cpu"] as const, {
+    default: "auto",
+    description: "Tensor backend; auto picks tensorflow (tfjs-node-gpu) when installed, else wasm, else cpu.",
+  }),
+  suspend: bool({ default: false }),
+  ttlSecondsAfterFinished: optional(int({ min: 0 })),
+});
+
+export type RunSpec = Infer<typeof runSpecSchema>;
+export type { SpecIssue };

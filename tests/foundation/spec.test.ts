@@ -1,0 +1,108 @@
+import { describe, expect, it } from "vitest";
+import { parseRunSpec, parseRunSpecYaml, SpecError, runSpecSchema } from "../../common/spec/index.js";
+
+function issuesOf(fn: () => unknown): Array<{ path: string; message: string }> {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof SpecError) return err.issues;
+    throw err;
+  }
+  throw new Error("expected a SpecError");
+}
+
+describe("run spec", () => {
+  it("fills every default into an empty spec", () => {
+    const { spec } = parseRunSpec({});
+    expect(spec.model.preset).toBe("tiny");
+    expect(spec.model.quantization).toEqual({ type: "nf4", blockSize: 64, doubleQuant: true });
+    expect(spec.model.lora.targetModules).toContain("q_proj");
+    expect(spec.replicas).toEqual({ min: 1, max: 2 });
+    expect(spec.checkpoint.store.type).toBe("directory");
+    expect(spec.training.steps).toBeUndefined();
+    expect(spec.nats.url).toBeUndefined();
+  });
+
+  it("reports three different mistakes together, each naming its field", () => {
+    const issues = issuesOf(() =>
+      parseRunSpecYaml(
+        [
+          "training:",
+          "  batchSize: two",
+          "model:",
+          "  quantization:",
+          "    type: nf5",
+          "replicas:",
+          "  min: 0",
+        ].join("\n"),
+      ),
+    );
+    expect(issues).toEqual([
+      { path: "spec.model.quantization.type", message: 'expected one of nf4, none, got "nf5"' },
+      { path: "spec.training.batchSize", message: 'expected an integer >= 1, got "two"' },
+      { path: "spec.replicas.min", message: "expected an integer >= 1, got 0" },
+    ]);
+  });
+
+  it("refuses unknown fields (typos) and cross-field contradictions", () => {
+    const issues = issuesOf(() =>
+      parseRunSpec({ training: { learningrate: 1e-3, steps: 10, epochs: 2 }, replicas: { min: 3, max: 2 } }),
+    );
+    expect(issues.map((i) => i.path)).toEqual(["spec.training.learningrate", "spec.replicas.min"]);
+    const both = issuesOf(() => parseRunSpec({ training: { steps: 10, epochs: 2 } }));
+    expect(both).toEqual([
+      { path: "spec.training.epochs", message: "expected either steps or epochs, got both" },
+    ]);
+    const block = issuesOf(() => parseRunSpec({ model: { quantization: { blockSize: 96 } } }));
+    expect(block[0].path).toBe("spec.model.quantization.blockSize");
+  });
+
+  it("accepts a whole TrainingRun manifest and checks its envelope", () => {
+    const { name, spec } = parseRunSpec({
+      apiVersion: "radfleet.io/v1alpha1",
+      kind: "TrainingRun",
+      metadata: { name: "cxr-multitask" },
+      spec: { task: { clsWeight: 0 } },
+    });
+    expect(name).toBe("cxr-multitask");
+    expect(spec.task.clsWeight).toBe(0);
+    const issues = issuesOf(() =>
+      parseRunSpec({ apiVersion: "v1", kind: "Pod", metadata: { name: "Bad_Name" } }),
+    );
+    expect(issues.map((i) => i.path)).toEqual(["kind", "apiVersion", "metadata.name"]);
+  });
+
+  it("names list items and map entries in paths", () => {
+    const issues = issuesOf(() =>
+      parseRunSpec({
+        model: { lora: { targetModules: ["q_proj", 7] } },
+        scheduling: { nodeSelector: { gpu: 1 } },
+      }),
+    );
+    expect(issues).toEqual([
+      { path: "spec.model.lora.targetModules[1]", message: "expected a string, got 7" },
+      { path: "spec.scheduling.nodeSelector.gpu", message: "expected a string, got 1" },
+    ]);
+  });
+
+  it("refuses malformed YAML with the file named", () => {
+    const issues = issuesOf(() => parseRunSpecYaml("training: [", "bad.yaml"));
+    expect(issues[0].path).toBe("bad.yaml");
+    expect(issues[0].message).toMatch(/not valid YAML/);
+  });
+
+  it("validates Kubernetes quantities", () => {
+    expect(parseRunSpec({ resources: { memory: "16Gi", cpu: "500m" } }).spec.resources.memory).toBe("16Gi");
+    const issues = issuesOf(() => parseRunSpec({ resources: { memory: "lots" } }));
+    expect(issues[0].message).toMatch(/Kubernetes quantity/);
+  });
+
+  it("defaults in the OpenAPI schema equal the defaults the validator fills in", () => {
+    const openapi = runSpecSchema.openapi() as {
+      properties: Record<string, { properties: Record<string, { default?: unknown }> }>;
+    };
+    const { spec } = parseRunSpec({});
+    expect(openapi.properties.training.properties.batchSize.default).toBe(spec.training.batchSize);
+    expect(openapi.properties.checkpoint.properties.interval.default).toBe(spec.checkpoint.interval);
+  });
+});
