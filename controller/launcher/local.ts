@@ -24,6 +24,11 @@ export interface LocalLauncherOptions {
   backoffLimit: number;
   initialBackoffMs: number;
   maxBackoffMs: number;
+  /**
+   * Exit code with which a worker reports a failure that a restart cannot fix (a diverged run,
+   * repeated non-finite losses): the launch fails at once instead of retrying.
+   */
+  permanentFailureCode?: number;
   /** Time between SIGTERM and SIGKILL when stopping. */
   graceMs?: number;
   log: Logger;
@@ -106,6 +111,11 @@ export class LocalLauncher {
     if (code === 0 || this.stopping) {
       slot.done = true;
       this.checkAllDone();
+      return;
+    }
+    if (this.o.permanentFailureCode !== undefined && code === this.o.permanentFailureCode) {
+      slot.done = true;
+      void this.stop(`worker ${slot.id} failed permanently (exit code ${code}); see ${slot.id}.log`);
       return;
     }
     if (this.restarts >= this.o.backoffLimit) {

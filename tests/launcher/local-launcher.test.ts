@@ -72,3 +72,26 @@ describe("local launcher", () => {
     expect(r).toMatchObject({ ok: false, reason: "stopped", restarts: 0 });
   });
 });
+
+describe("local launcher permanent failures", () => {
+  it("does not restart a worker that exits with the permanent-failure code", async () => {
+    const logDir = await mkdtemp(join(tmpdir(), "radfleet-launch-"));
+    const events: LauncherEvent[] = [];
+    const l = new LocalLauncher({
+      workers: 1,
+      commandFor: () => ({ command: process.execPath, args: ["-e", "process.exit(3)"], env: {} }),
+      logDir,
+      backoffLimit: 5,
+      initialBackoffMs: 10,
+      maxBackoffMs: 10,
+      permanentFailureCode: 3,
+      log: silentLogger,
+      onEvent: (e) => events.push(e),
+    });
+    await l.start();
+    const r = await l.done;
+    expect(r.ok).toBe(false);
+    expect(r.restarts).toBe(0);
+    expect(r.reason).toMatch(/failed permanently \(exit code 3\)/);
+  });
+});
