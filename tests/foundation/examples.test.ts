@@ -1,0 +1,27 @@
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadRunSpecFile } from "../../common/spec/index.js";
+
+function yamlFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(p).isDirectory() ? yamlFiles(p) : p.endsWith(".yaml") ? [p] : [];
+  });
+}
+
+describe("shipped example specs", () => {
+  const files = yamlFiles("examples");
+  it("exist", () => expect(files.length).toBeGreaterThanOrEqual(6));
+  it.each(files)("%s is a valid TrainingRun", async (file) => {
+    const { name, spec } = await loadRunSpecFile(file);
+    expect(name).toMatch(/^[a-z0-9-]+$/);
+    expect(spec.model.preset).toBe("tiny");
+  });
+  it("the ablation pair differs only in task.clsWeight", async () => {
+    const a = (await loadRunSpecFile("examples/ablation/multitask.yaml")).spec;
+    const b = (await loadRunSpecFile("examples/ablation/single-task.yaml")).spec;
+    expect({ ...a, task: { ...a.task, clsWeight: 0 } }).toEqual(b);
+    expect(a.task.clsWeight).toBeGreaterThan(0);
+  });
+});
