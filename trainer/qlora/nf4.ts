@@ -182,10 +182,24 @@ export function dequantizeNf4(q: Nf4Tensor, out?: Float32Array): Float32Array {
   const y = out ?? new Float32Array(n);
   if (y.length !== n) throw new Error(`nf4 dequantize: output has ${y.length} elements, expected ${n}`);
   const { packed, absmax, blockSize } = q;
-  for (let i = 0; i < n; i += 2) {
-    const byte = packed[i >> 1];
-    y[i] = Math.fround(PAIR_HI[byte] * absmax[Math.floor(i / blockSize)]);
-    if (i + 1 < n) y[i + 1] = Math.fround(PAIR_LO[byte] * absmax[Math.floor((i + 1) / blockSize)]);
+  if (packed.length !== Math.ceil(n / 2) || absmax.length !== Math.ceil(n / blockSize)) {
+    throw new Error(
+      `nf4 dequantize: [${q.shape.join(", ")}] in blocks of ${blockSize} needs ${Math.ceil(n / 2)} packed bytes and ${Math.ceil(n / blockSize)} absmax values, got ${packed.length} and ${absmax.length}`,
+    );
+  }
+  // Block sizes are even, so a byte's two codes always share a block; only an odd total length
+  // leaves a lone high nibble at the very end. A float32 × float32 product is exact in a double,
+  // so storing it into the Float32Array rounds once, exactly like a float32 multiply.
+  for (let start = 0, b = 0; start < n; start += blockSize, b++) {
+    const s = absmax[b];
+    const end = Math.min(n, start + blockSize);
+    let i = start;
+    for (; i + 1 < end; i += 2) {
+      const byte = packed[i >> 1];
+      y[i] = PAIR_HI[byte] * s;
+      y[i + 1] = PAIR_LO[byte] * s;
+    }
+    if (i < end) y[i] = PAIR_HI[packed[i >> 1]] * s;
   }
   return y;
 }

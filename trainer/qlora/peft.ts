@@ -3,7 +3,7 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../checkpoint/directory-store.js";
-import { SafetensorsFile, writeSafetensors } from "./safetensors.js";
+import { SafetensorsFile, fromFloat32, writeSafetensors, type DType } from "./safetensors.js";
 
 export interface AdapterConfig {
   r: number;
@@ -37,7 +37,7 @@ export function adapterConfigJson(c: AdapterConfig): Record<string, unknown> {
     use_rslora: c.useRslora,
     modules_to_save: c.modulesToSave.length ? c.modulesToSave : null,
     base_model_name_or_path: c.baseModelNameOrPath,
-    task_type: c.taskType,
+    task_type: c.taskType || null,
     bias: c.bias,
     fan_in_fan_out: false,
     inference_mode: true,
@@ -69,12 +69,18 @@ export function parseAdapterConfig(raw: Record<string, unknown>, source: string)
 export async function saveAdapter(
   dir: string,
   cfg: AdapterConfig,
-  tensors: Array<{ name: string; shape: number[]; data: Float32Array }>,
+  tensors: Array<{ name: string; dtype?: DType; shape: number[]; data: Float32Array }>,
 ): Promise<void> {
   await mkdir(dir, { recursive: true });
+  // The tensors first, the config last: a directory with a config always has its weights.
   await writeSafetensors(
     join(dir, "adapter_model.safetensors"),
-    tensors.map((t) => ({ ...t, dtype: "F32" as const })),
+    tensors.map((t) => ({
+      name: t.name,
+      dtype: t.dtype ?? "F32",
+      shape: t.shape,
+      data: fromFloat32(t.dtype ?? "F32", t.data),
+    })),
     { format: "pt" },
   );
   await writeFileAtomic(

@@ -15,6 +15,8 @@ export interface TensorInfo {
   name: string;
   dtype: DType;
   shape: number[];
+  /** Bytes of the tensor's data (end - begin). */
+  byteLength: number;
   /** Byte range within the data section. */
   begin: number;
   end: number;
@@ -93,6 +95,11 @@ export function parseHeader(
       metadata = v as Record<string, string>;
       continue;
     }
+    if (v === null || typeof v !== "object" || Array.isArray(v))
+      throw new SafetensorsError(
+        source,
+        `tensor ${name}: expected an object with dtype, shape, data_offsets`,
+      );
     const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (typeof e.dtype !== "string" || !(e.dtype in BYTES))
       throw new SafetensorsError(source, `tensor ${name}: unknown dtype ${JSON.stringify(e.dtype)}`);
@@ -115,7 +122,7 @@ export function parseHeader(
         `tensor ${name}: data_offsets span ${off[1] - off[0]} bytes, shape [${shape}] ${dtype} needs ${numel(shape) * BYTES[dtype]}`,
       );
     }
-    infos.push({ name, dtype, shape, begin: off[0], end: off[1] });
+    infos.push({ name, dtype, shape, byteLength: off[1] - off[0], begin: off[0], end: off[1] });
   }
   const sorted = [...infos].sort((a, b) => a.begin - b.begin || a.end - b.end);
   let expect = 0;
@@ -168,6 +175,60 @@ export function toFloat32(dtype: DType, raw: Uint8Array): Float32Array {
     }
     default:
       throw new Error(`cannot read ${dtype} as float32`);
+  }
+}
+
+/** float32 → float16 bits, round to nearest even (as torch's .half()). */
+export function floatToHalf(v: number): number {
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  f[0] = v;
+  const x = u[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    let r = mant >>> shift;
+    const rest = mant & ((1 << shift) - 1);
+    if (rest > half || (rest === half && r & 1)) r++;
+    return sign | r;
+  }
+  let r = mant >>> 13;
+  const rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && r & 1)) {
+    r++;
+    if (r === 0x400) {
+      r = 0;
+      e++;
+      if (e >= 0x1f) return sign | 0x7c00;
+    }
+  }
+  return sign | (e << 10) | r;
+}
+
+/** float32 values as F32, F16 or BF16 data (round to nearest even), for writing. */
+export function fromFloat32(dtype: DType, data: Float32Array): ArrayBufferView {
+  switch (dtype) {
+    case "F32":
+      return data;
+    case "F16":
+      return Uint16Array.from(data, floatToHalf);
+    case "BF16": {
+      const u32 = new Uint32Array(data.buffer, data.byteOffset, data.length);
+      return Uint16Array.from(u32, (x) => {
+        if ((x & 0x7f800000) === 0x7f800000 && x & 0x7fffff) return ((x >>> 16) | 0x40) & 0xffff;
+        return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+      });
+    }
+    default:
+      throw new Error(`cannot write float32 values as ${dtype}; use F32, F16 or BF16`);
   }
 }
 
@@ -253,7 +314,7 @@ export class SafetensorsFile {
 
   info(name: string): TensorInfo {
     const i = this.byName.get(name);
-    if (!i) throw new SafetensorsError(this.path, `no tensor named ${name}`);
+    if (!i) throw new SafetensorsError(this.path, `no tensor named ${JSON.stringify(name)}`);
     return i;
   }
 
@@ -264,7 +325,13 @@ export class SafetensorsFile {
   async readRaw(name: string): Promise<Uint8Array> {
     const i = this.info(name);
     const buf = new Uint8Array(i.end - i.begin);
-    await this.fh.read(buf, 0, buf.length, this.dataStart + i.begin);
+    let done = 0;
+    // A read may return fewer bytes than asked (large tensors); loop until the range is complete.
+    while (done < buf.length) {
+      const { bytesRead } = await this.fh.read(buf, done, buf.length - done, this.dataStart + i.begin + done);
+      if (bytesRead === 0) throw new SafetensorsError(this.path, `truncated while reading ${name}`);
+      done += bytesRead;
+    }
     return buf;
   }
 
