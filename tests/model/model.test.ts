@@ -1,0 +1,132 @@
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-wasm";
+import { describe, expect, it } from "vitest";
+import {
+  LlavaModel,
+  buildModel,
+  buildPrompt,
+  randomWeights,
+  tinyConfig,
+  type VlmModel,
+} from "../../trainer/model/index.js";
+import { generateGreedy } from "../../trainer/model/generate.js";
+
+const CORPUS = [
+  "The heart size is normal.",
+  "No pleural effusion or pneumothorax.",
+  "Mild cardiomegaly with a small left effusion.",
+];
+const LORA = {
+  r: 4,
+  alpha: 8,
+  dropout: 0.1,
+  rslora: false,
+  targetModules: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+};
+
+async function tiny(seed = 1, imageSize = 32): Promise<VlmModel> {
+  return buildModel({
+    preset: "tiny",
+    quantization: { type: "nf4", blockSize: 64, doubleQuant: true },
+    lora: LORA,
+    head: { pooling: "image_tokens" },
+    seed,
+    imageSize,
+    corpus: CORPUS,
+    path: undefined,
+  });
+}
+
+function inputs(m: VlmModel, B = 2) {
+  const prompt = buildPrompt(m.tokenizer, { numImageTokens: m.numImageTokens });
+  const report = m.tokenizer.encode(CORPUS[2]);
+  const ids = [...prompt, ...report, m.tokenizer.eosId];
+  const pixels = tf.randomNormal([B, m.imageSize, m.imageSize, 3], 0, 1, "float32", 5) as tf.Tensor4D;
+  return { prompt, pixels, inputIds: tf.tensor2d(Array(B).fill(ids).flat(), [B, ids.length], "int32") };
+}
+
+for (const backend of ["cpu", "wasm"]) {
+  describe(`tiny model on ${backend}`, () => {
+    it("forward shapes; a training step reaches only LoRA and head; frozen weights unchanged", async () => {
+      expect(await tf.setBackend(backend)).toBe(true);
+      const m = await tiny();
+      const { pixels, inputIds } = inputs(m);
+      const { logits, clsLogits } = m.forward({ pixels, inputIds }, { training: false });
+      expect(logits.shape).toEqual([2, inputIds.shape[1], m.tokenizer.vocabSize]);
+      expect(clsLogits.shape).toEqual([2, 14]);
+      const vars = m.trainableVariables();
+      expect(vars.every((v) => /lora_[AB]|classifier/.test(v.name))).toBe(true);
+      const layers = m.net.loraLayers();
+      expect(vars).toHaveLength(2 * layers.length + 2);
+      const before = layers.map((l) => l.baseWeight());
+      const packed = layers.map((l) => l.quantized!.packed.slice());
+      const opt = tf.train.adam(0.01);
+      // One optimizer step over the multitask objective, with dropout.
+      opt.minimize(
+        () => {
+          const out = m.forward({ pixels, inputIds }, { training: true, dropoutSeed: 1 });
+          return tf.add(tf.mean(out.logits), tf.mean(out.clsLogits)) as tf.Scalar;
+        },
+        false,
+        vars,
+      );
+      const { grads } = tf.variableGrads(() => {
+        const out = m.forward({ pixels, inputIds }, { training: true, dropoutSeed: 3 });
+        return tf.add(tf.mean(out.logits), tf.mean(out.clsLogits)) as tf.Scalar;
+      }, vars);
+      expect(Object.keys(grads).length).toBe(vars.length);
+      // After one step B is non-zero, so every adapter matrix and the head get a gradient.
+      for (const v of vars) expect(tf.max(tf.abs(grads[v.name])).dataSync()[0]).toBeGreaterThan(0);
+      layers.forEach((l, i) => {
+        expect(Array.from(l.baseWeight())).toEqual(Array.from(before[i]));
+        expect(Array.from(l.quantized!.packed)).toEqual(Array.from(packed[i]));
+      });
+      // Dropout masks come from the seed alone: replicas with the same seed compute the same bits.
+      const run = (seed: number) =>
+        m.forward({ pixels, inputIds }, { training: true, dropoutSeed: seed }).logits.dataSync();
+      expect(Array.from(run(5))).toEqual(Array.from(run(5)));
+      expect(Array.from(run(5))).not.toEqual(Array.from(run(6)));
+      m.dispose();
+    });
+  });
+}
+
+describe("generation", () => {
+  it("KV-cache generation equals uncached; beam width 1 equals greedy; beams are deterministic", async () => {
+    expect(await tf.setBackend("wasm")).toBe(true);
+    const m = await tiny(2);
+    // Make B non-zero so the adapters matter.
+    for (const l of m.net.loraLayers())
+      l.loraB!.assign(tf.randomNormal(l.loraB!.shape, 0, 0.2, "float32", 11));
+    const { prompt, pixels } = inputs(m);
+    const o = { maxNewTokens: 8, stopTokenIds: [m.tokenizer.eosId] };
+    const cached = generateGreedy(m.net, pixels, [prompt, prompt], { ...o, useCache: true });
+    const uncached = generateGreedy(m.net, pixels, [prompt, prompt], { ...o, useCache: false });
+    expect(cached).toEqual(uncached);
+    expect(cached[0].length).toBeGreaterThan(0);
+    expect(await m.generate(pixels, [prompt, prompt], { ...o, numBeams: 1 })).toEqual(cached);
+    const b3 = await m.generate(pixels, [prompt, prompt], { ...o, numBeams: 3 });
+    const b3nc = await m.generate(pixels, [prompt, prompt], { ...o, numBeams: 3, useCache: false });
+    expect(b3).toEqual(b3nc);
+    m.dispose();
+  });
+});
+
+describe("checkpoint loading", () => {
+  it("names missing, unexpected and mis-shaped tensors", async () => {
+    const cfg = tinyConfig(50, 32);
+    const w = randomWeights(cfg, 1);
+    w.delete("model.language_model.norm.weight");
+    w.set("model.language_model.extra.weight", { shape: [2], data: new Float32Array(2) });
+    w.set("model.multi_modal_projector.linear_2.bias", { shape: [7], data: new Float32Array(7) });
+    const opts = {
+      quantization: { type: "none" as const, blockSize: 64, doubleQuant: false },
+      lora: LORA,
+      pooling: "vision" as const,
+      seed: 1,
+    };
+    expect(() => new LlavaModel(cfg, w, opts)).toThrow(
+      /missing: model\.language_model\.norm\.weight; unexpected: model\.language_model\.extra\.weight; wrong shape: model\.multi_modal_projector\.linear_2\.bias \(expected \[128\], got \[7\]\)/,
+    );
+  });
+});
