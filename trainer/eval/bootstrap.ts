@@ -1,0 +1,44 @@
+// Seeded percentile bootstrap for a mean over reports: the 95% interval of the rates in the audit.
+
+/** mulberry32: a small, fast, seeded PRNG; the same seed gives the same intervals. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface Estimate {
+  /** the mean over all reports */
+  value: number;
+  /** 2.5th and 97.5th percentiles of the resampled means */
+  ci95: [number, number];
+}
+
+function percentile(sorted: Float64Array, q: number): number {
+  // Linear interpolation between closest ranks, as numpy.percentile's default.
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+export function bootstrapMean(values: readonly number[], resamples: number, seed: number): Estimate {
+  const n = values.length;
+  if (n === 0) return { value: 0, ci95: [0, 0] };
+  const value = values.reduce((a, b) => a + b, 0) / n;
+  if (resamples <= 0) return { value, ci95: [value, value] };
+  const rand = seededRandom(seed);
+  const means = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += values[Math.floor(rand() * n)];
+    means[r] = s / n;
+  }
+  means.sort();
+  return { value, ci95: [percentile(means, 0.025), percentile(means, 0.975)] };
+}
