@@ -10,6 +10,7 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
+  run: { summary: "run a training run locally (the demo without a spec)", load: () => import("./run.js") },
   validate: {
     summary: "check a run spec and print it with defaults filled in",
     load: () => import("./validate.js"),
@@ -18,11 +19,61 @@ const COMMANDS: Record<string, Command> = {
     summary: "print the TrainingRun CRD generated from the run spec schema",
     load: () => import("./crd-cli.js"),
   },
+  compare: {
+    summary: "compare finished runs side by side",
+    load: () => import("../../trainer/train/compare-cli.js"),
+  },
+  eval: {
+    summary: "evaluate generated reports against references",
+    load: () => import("../../trainer/eval/eval-cli.js"),
+  },
+  label: {
+    summary: "label reports with radfleet's CheXpert-style labeler",
+    load: () => import("../../trainer/eval/label-cli.js"),
+  },
+  quantize: {
+    summary: "quantize a Hugging Face model directory's linear layers to NF4 (bitsandbytes format)",
+    load: () => import("../../trainer/qlora/quantize-cli.js"),
+  },
+  controller: {
+    summary: "the Kubernetes controller for TrainingRuns",
+    load: () => import("../k8s/controller-cli.js"),
+  },
+  trainer: {
+    summary: "one training worker (started by launchers)",
+    load: () => import("../../trainer/main.js"),
+  },
 };
 
 const GROUPS: Record<string, Record<string, Command>> = {
-  bench: {},
-  data: {},
+  bench: {
+    allreduce: {
+      summary: "ring all-reduce bandwidth vs raw TCP, like nccl-tests",
+      load: () => import("../../trainer/collective/bench-allreduce-cli.js"),
+    },
+    rendezvous: {
+      summary: "rendezvous and failure-detection latency with N workers",
+      load: () => import("../coordinator/bench-rendezvous-cli.js"),
+    },
+    labeler: {
+      summary: "the labeler against IU X-ray gold labels",
+      load: () => import("../../trainer/eval/bench-labeler-cli.js"),
+    },
+    model: {
+      summary: "tiny model training step time and tokens/s",
+      load: () => import("../../trainer/model/bench-model-cli.js"),
+    },
+  },
+  data: {
+    synth: {
+      summary: "generate a synthetic chest X-ray data set (MIMIC-CXR-JPG layout)",
+      load: () => import("../../trainer/data/synth-cli.js"),
+    },
+    check: {
+      summary: "load a data set and report skipped records, splits and prevalence",
+      load: () => import("../../trainer/data/check-cli.js"),
+    },
+  },
 };
 
 function version(): string {
@@ -53,7 +104,7 @@ export async function main(argv: string[]): Promise<number> {
     console.log(version());
     return 0;
   }
-  let command = COMMANDS[name];
+  let command: Command | undefined = COMMANDS[name];
   let args = rest;
   if (!command && GROUPS[name]) {
     const [sub, ...subRest] = rest;

@@ -27,3 +27,6 @@ export {
   type KvCache,
 } from "./llava.js";
 export { countParameters } from "./parameter-count.js";
+
+/** Where the shipped tiny base model lives (written by `radfleet pretrain`). */
+export const TINY_BASE_DIR = new URL("../../models/tiny-base", import.meta.url).pathname;

@@ -1,0 +1,307 @@
+// `radfleet run [SPEC]`: a whole training run on this machine. Starts the run's coordinator,
+// spawns one trainer process per replica (restarting lost ones with back-off), shows live
+// progress, serves /metrics, and leaves a run directory:
+//   spec.yaml  progress.jsonl  logs/worker-N.log  checkpoints/  eval/  adapter/
+// Without SPEC it runs the built-in demo: a synthetic data set (generated when absent), the tiny
+// base in NF4, a multitask QLoRA run with two workers.
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { appendFile, mkdir, readFile, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { createLogger } from "../../common/log.js";
+import { collectProcessMetrics, newRegistry, serveMetrics } from "../../common/metrics.js";
+import { loadRunSpecFile, parseRunSpec, resolvedSpecYaml, type RunSpec } from "../../common/spec/index.js";
+import { trainerEnv } from "../../common/trainer-env.js";
+import { startCoordinator } from "../coordinator/index.js";
+import { LocalLauncher } from "../launcher/local.js";
+import { ProgressDisplay } from "./progress.js";
+
+const BIN = fileURLToPath(new URL("../../bin/radfleet.js", import.meta.url));
+/** Exit code with which a trainer reports a failure a restart cannot fix (trainer/main.ts). */
+const EXIT_PERMANENT_FAILURE = 3;
+
+const USAGE = `usage: radfleet run [SPEC.yaml] [options]
+
+Runs a training run locally: a coordinator and one trainer process per replica.
+Without SPEC, runs the built-in demo (synthetic data, tiny base in NF4, 2 workers).
+
+options:
+  --name NAME            run name (default: the manifest's metadata.name, or "demo")
+  --runs-dir DIR         parent of the run directory (default: runs)
+  --run-dir DIR          exact run directory (default: <runs-dir>/<name>-<timestamp>)
+  --nats URL             publish events and keep run state on this NATS server (overrides spec.nats.url)
+  --metrics-port PORT    /metrics of the controller; trainers use PORT+1.. (default 0: free ports)
+  --steps N              override spec.training.steps
+  --workers N            override spec.replicas.max (and min when larger)
+  --quiet                no live progress, only the summary`;
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "-");
+}
+
+/** Runs `radfleet <args>` as a child process, passing its output through. */
+async function radfleet(args: string[], signal: AbortSignal): Promise<void> {
+  await new Promise<void>((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      stdio: ["ignore", "inherit", "inherit"],
+      signal,
+    });
+    child.once("error", reject);
+    child.once("exit", (code) =>
+      code === 0 ? resolvePromise() : reject(new Error(`radfleet ${args.join(" ")} exited with ${code}`)),
+    );
+  });
+}
+
+async function ensureSyntheticData(
+  spec: RunSpec,
+  signal: AbortSignal,
+  say: (s: string) => void,
+): Promise<void> {
+  if (spec.data.format !== "synthetic") return;
+  if (
+    existsSync(join(spec.data.path, "mimic-cxr-2.0.0-split.csv")) ||
+    existsSync(join(spec.data.path, "mimic-cxr-2.0.0-split.csv.gz"))
+  )
+    return;
+  const s = spec.data.synthetic;
+  say(
+    `generating a synthetic data set in ${spec.data.path} (${s.studies} studies, seed ${s.seed}, ${s.difficulty})`,
+  );
+  await radfleet(
+    [
+      "data",
+      "synth",
+      "--out",
+      spec.data.path,
+      "--studies",
+      String(s.studies),
+      "--seed",
+      String(s.seed),
+      "--difficulty",
+      s.difficulty,
+      "--size",
+      String(Math.max(128, spec.data.imageSize)),
+    ],
+    signal,
+  );
+}
+
+interface ReportJson {
+  count: number;
+  uncertainPolicy: string;
+  ngram: { rougeL_rouge_score: { fmeasure: number }; bleu_coco: { bleu4: number } };
+  clinical: { micro14: { f1: number }; micro5: { f1: number } };
+  audit: Record<"fullyAccurate" | "hallucination" | "omission", { value: number; ci95: [number, number] }>;
+  head?: { macroF1: number };
+}
+
+export function summaryTable(r: ReportJson): string {
+  const pct = (e: { value: number; ci95: [number, number] }) =>
+    `${(100 * e.value).toFixed(1)}%  [${(100 * e.ci95[0]).toFixed(1)}, ${(100 * e.ci95[1]).toFixed(1)}]`;
+  const rows: Array<[string, string]> = [
+    ["reports evaluated", String(r.count)],
+    ["ROUGE-L F (rouge-score)", r.ngram.rougeL_rouge_score.fmeasure.toFixed(4)],
+    ["BLEU-4 (pycocoevalcap)", r.ngram.bleu_coco.bleu4.toFixed(4)],
+    [`clinical F1 micro-14 (uncertain ${r.uncertainPolicy})`, r.clinical.micro14.f1.toFixed(4)],
+    ["clinical F1 micro-5", r.clinical.micro5.f1.toFixed(4)],
+    ["fully accurate  [95% CI]", pct(r.audit.fullyAccurate)],
+    ["hallucination   [95% CI]", pct(r.audit.hallucination)],
+    ["omission        [95% CI]", pct(r.audit.omission)],
+    ["head macro F1", r.head ? r.head.macroF1.toFixed(4) : "—"],
+  ];
+  const w = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`).join("\n");
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      name: { type: "string" },
+      "runs-dir": { type: "string", default: "runs" },
+      "run-dir": { type: "string" },
+      nats: { type: "string" },
+      "metrics-port": { type: "string", default: "0" },
+      steps: { type: "string" },
+      workers: { type: "string" },
+      quiet: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help || positionals.length > 1) {
+    console.log(USAGE);
+    return values.help ? 0 : 2;
+  }
+  const loaded = positionals[0] ? await loadRunSpecFile(positionals[0]) : parseRunSpec({});
+  const spec = loaded.spec;
+  const intFlag = (name: string, v: string | undefined, min: number): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min)
+      throw new Error(`--${name}: expected an integer >= ${min}, got ${JSON.stringify(v)}`);
+    return n;
+  };
+  const steps = intFlag("steps", values.steps, 1);
+  if (steps !== undefined) {
+    spec.training.steps = steps;
+    spec.training.epochs = undefined;
+  }
+  const workers = intFlag("workers", values.workers, 1);
+  if (workers !== undefined) {
+    spec.replicas.max = workers;
+    spec.replicas.min = Math.min(spec.replicas.min, workers);
+  }
+  if (values.nats) spec.nats.url = values.nats;
+  const metricsPort = intFlag("metrics-port", values["metrics-port"], 0)!;
+  const name = values.name ?? loaded.name ?? "demo";
+  const runDir = resolve(values["run-dir"] ?? join(values["runs-dir"]!, `${name}-${timestamp()}`));
+  await mkdir(join(runDir, "logs"), { recursive: true });
+  const specPath = join(runDir, "spec.yaml");
+  await writeFile(specPath, resolvedSpecYaml(spec));
+
+  const log = createLogger({
+    context: { component: "controller", runId: name },
+    sink: { write: (line) => void appendFile(join(runDir, "logs", "controller.log"), line) },
+  });
+  const display = new ProgressDisplay(process.stdout);
+  const say = (s: string) => (values.quiet ? undefined : display.note(s));
+  const ac = new AbortController();
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) return;
+    interrupted = true;
+    say("stopping: the workers finish their step, write a final checkpoint and exit");
+    ac.abort();
+  };
+  process.on("SIGINT", onSigint);
+  process.on("SIGTERM", onSigint);
+
+  try {
+    say(`run ${name}: ${runDir}`);
+    await ensureSyntheticData(spec, ac.signal, say);
+
+    const registry = newRegistry({ run: name });
+    collectProcessMetrics(registry);
+    const token = randomBytes(24).toString("hex");
+    const workerIds = Array.from({ length: spec.replicas.max }, (_, i) => `worker-${i}`);
+    const coordinator = await startCoordinator({
+      address: "127.0.0.1:0",
+      registry,
+      logger: log,
+      runId: name,
+      token,
+      minWorkers: spec.replicas.min,
+      maxWorkers: spec.replicas.max,
+      joinTimeoutMs: spec.rendezvous.joinTimeoutSeconds * 1000,
+      lastCallMs: spec.rendezvous.lastCallSeconds * 1000,
+      heartbeatIntervalMs: spec.rendezvous.heartbeatIntervalSeconds * 1000,
+      heartbeatTimeoutMs: spec.rendezvous.heartbeatTimeoutSeconds * 1000,
+      natsUrl: spec.nats.url,
+      allowedWorkerIds: workerIds,
+      keepCheckpoints: spec.checkpoint.keep,
+    });
+    const metrics = await serveMetrics(registry, metricsPort, "127.0.0.1");
+    say(`coordinator ${coordinator.address}, metrics ${metrics.url}`);
+
+    const launcher = new LocalLauncher({
+      workers: spec.replicas.max,
+      commandFor: (workerId, i) => ({
+        command: process.execPath,
+        args: [BIN, "trainer"],
+        env: trainerEnv({
+          runId: name,
+          workerId,
+          coordinator: coordinator.address,
+          token,
+          specPath,
+          runDir,
+          metricsPort: metricsPort === 0 ? 0 : metricsPort + 1 + i,
+          advertiseHost: "127.0.0.1",
+        }),
+      }),
+      logDir: join(runDir, "logs"),
+      backoffLimit: spec.restartPolicy.backoffLimit,
+      initialBackoffMs: spec.restartPolicy.initialBackoffSeconds * 1000,
+      maxBackoffMs: spec.restartPolicy.maxBackoffSeconds * 1000,
+      permanentFailureCode: EXIT_PERMANENT_FAILURE,
+      log,
+      onEvent: (e) => {
+        if (e.type === "restarting")
+          say(
+            `${e.workerId} lost; restarting in ${e.inMs} ms (restart ${e.restarts}/${spec.restartPolicy.backoffLimit})`,
+          );
+      },
+    });
+    await launcher.start(ac.signal);
+
+    // Progress: what rank 0 reports to the coordinator, shown live and appended to progress.jsonl.
+    let lastStep = -1;
+    let lastEval: string | undefined;
+    const poll = setInterval(() => {
+      const p = coordinator.run.progress().sort((a, b) => b.atUnixMs - a.atUnixMs)[0];
+      const ckpt = coordinator.run.latestCheckpoint();
+      if (p && p.evaluation && Object.keys(p.evaluation).length) {
+        const e = p.evaluation;
+        lastEval = `ROUGE-L ${(e.rougeL_rouge_score_f ?? NaN).toFixed(3)} F1 ${(e.clinical_f1_micro_14 ?? NaN).toFixed(3)}`;
+      }
+      if (!values.quiet) {
+        display.update({
+          step: p?.step ?? 0,
+          totalSteps: p?.totalSteps ?? spec.training.steps ?? 0,
+          loss: p?.loss,
+          lmLoss: p?.lmLoss,
+          clsLoss: p?.clsLoss,
+          samplesPerSecond: p?.samplesPerSecond,
+          generation: coordinator.run.generation,
+          worldSize: coordinator.run.members().length,
+          restarts: launcher.restartCount,
+          lastCheckpointStep: ckpt?.step,
+          lastEval,
+          phase: p?.phase ?? "starting",
+        });
+      }
+      if (p && p.step !== lastStep) {
+        lastStep = p.step;
+        void appendFile(
+          join(runDir, "progress.jsonl"),
+          JSON.stringify({ ...p, generation: coordinator.run.generation, restarts: launcher.restartCount }) +
+            "\n",
+        );
+      }
+    }, 500);
+
+    const result = await launcher.done;
+    clearInterval(poll);
+    await metrics.close();
+    await coordinator.close();
+
+    const reportPath = join(runDir, "eval", "final", "report.json");
+    if (!result.ok && !interrupted) {
+      console.error(`run ${name} failed: ${result.reason}\nlogs: ${join(runDir, "logs")}`);
+      return 1;
+    }
+    if (interrupted) {
+      console.log(`run ${name} stopped; last checkpoint in ${join(runDir, "checkpoints")}`);
+      return 130;
+    }
+    console.log(
+      `\nrun ${name} finished: ${spec.training.steps ?? ""} steps, ${result.restarts} worker restart(s)`,
+    );
+    if (existsSync(reportPath)) {
+      const report = JSON.parse(await readFile(reportPath, "utf8")) as ReportJson;
+      console.log(
+        `\nEvaluation on ${report.count} validation reports (eval/final/report.md):\n${summaryTable(report)}`,
+      );
+    }
+    console.log(`\nadapter: ${join(runDir, "adapter")}\nrun directory: ${runDir}`);
+    return 0;
+  } finally {
+    process.off("SIGINT", onSigint);
+    process.off("SIGTERM", onSigint);
+  }
+}

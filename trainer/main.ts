@@ -1,0 +1,96 @@
+// `radfleet trainer`: one training worker. Launchers (local processes, Kubernetes pods) start it with
+// the environment described in common/trainer-env.ts. Exit codes: 0 done or stopped cleanly,
+// 3 a failure a restart cannot fix (the launcher fails the run), anything else a crash (restarted).
+import { join } from "node:path";
+import { createLogger } from "../common/log.js";
+import { collectProcessMetrics, newRegistry, serveMetrics } from "../common/metrics.js";
+import { loadRunSpecFile } from "../common/spec/index.js";
+import { readTrainerEnv } from "../common/trainer-env.js";
+import { initBackend } from "./backend.js";
+import { DirectoryStore } from "./checkpoint/directory-store.js";
+import { NatsObjectStore } from "./checkpoint/nats-store.js";
+import type { CheckpointStore } from "./checkpoint/store.js";
+import { CollectiveListener } from "./collective/index.js";
+import { connectCoordination } from "./train/coordination-grpc.js";
+import { trainerMetrics } from "./train/metrics.js";
+import { runRecipe } from "./train/recipe.js";
+
+export const EXIT_PERMANENT_FAILURE = 3;
+
+export async function run(argv: string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(
+      "usage: radfleet trainer\n\nOne training worker, configured by RADFLEET_* environment variables (see common/trainer-env.ts).",
+    );
+    return 0;
+  }
+  const env = readTrainerEnv();
+  const { spec } = await loadRunSpecFile(env.specPath);
+  const log = createLogger({ context: { component: "trainer", runId: env.runId, workerId: env.workerId } });
+  const backend = await initBackend(spec.backend);
+  log.info("backend_selected", { backend: backend.name, detail: backend.detail });
+
+  const registry = newRegistry({ run: env.runId, worker: env.workerId, rank: "", backend: backend.name });
+  collectProcessMetrics(registry);
+  const metrics = trainerMetrics(registry);
+  const server = await serveMetrics(registry, env.metricsPort);
+  log.info("metrics_serving", { port: server.port });
+
+  const stop = new AbortController();
+  const onSignal = (sig: string) => {
+    log.info("stop_requested", { signal: sig });
+    stop.abort();
+  };
+  process.once("SIGTERM", () => onSignal("SIGTERM"));
+  process.once("SIGINT", () => onSignal("SIGINT"));
+
+  const listener = await CollectiveListener.listen("0.0.0.0", 0);
+  // The listener binds every interface; peers reach it at the advertised host (the pod IP on Kubernetes).
+  const collectiveAddress = `${env.advertiseHost}:${listener.address.slice(listener.address.lastIndexOf(":") + 1)}`;
+  const coordination = await connectCoordination({ env, spec, log, collectiveAddress });
+  let store: CheckpointStore;
+  if (spec.checkpoint.store.type === "nats") {
+    if (!spec.nats.url) throw new Error("spec.checkpoint.store.type is nats but spec.nats.url is not set");
+    store = await NatsObjectStore.open({
+      url: spec.nats.url,
+      bucket: spec.checkpoint.store.bucket,
+      prefix: env.runId,
+    });
+  } else {
+    store = new DirectoryStore(spec.checkpoint.store.path ?? join(env.runDir, "checkpoints"));
+  }
+
+  try {
+    const outcome = await runRecipe({
+      spec,
+      runId: env.runId,
+      runDir: env.runDir,
+      log,
+      metrics,
+      coordination,
+      store,
+      listener,
+      stop: stop.signal,
+      onRank: (rank) =>
+        registry.setDefaultLabels({
+          run: env.runId,
+          worker: env.workerId,
+          rank: String(rank),
+          backend: backend.name,
+        }),
+    });
+    if (outcome.status === "failed") {
+      await coordination.leave("failed", outcome.reason);
+      log.error("run_failed", { reason: outcome.reason });
+      return EXIT_PERMANENT_FAILURE;
+    }
+    await coordination.leave(outcome.status);
+    log.info("trainer_exit", { status: outcome.status, step: outcome.step });
+    return 0;
+  } finally {
+    await coordination.close().catch(() => {});
+    await store.close().catch(() => {});
+    await listener.close().catch(() => {});
+    await server.close();
+  }
+}

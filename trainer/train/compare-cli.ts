@@ -1,0 +1,116 @@
+// `radfleet compare RUN_DIR...`: runs side by side — what differs in their specs, and their final
+// evaluation with 95% confidence intervals — so an ablation reads as one table.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import YAML from "yaml";
+import type { EvalReport } from "../eval/index.js";
+
+export interface RunSummary {
+  dir: string;
+  spec: Record<string, unknown>;
+  report: EvalReport;
+}
+
+function flatten(v: unknown, prefix = "", out: Record<string, string> = {}): Record<string, string> {
+  if (v !== null && typeof v === "object" && !Array.isArray(v)) {
+    for (const [k, x] of Object.entries(v)) flatten(x, prefix ? `${prefix}.${k}` : k, out);
+  } else out[prefix] = JSON.stringify(v);
+  return out;
+}
+
+/** Spec fields whose values differ between runs (paths that only locate data or outputs excluded). */
+export function specDifferences(
+  specs: Array<Record<string, unknown>>,
+): Array<{ field: string; values: string[] }> {
+  const flat = specs.map((s) => flatten(s));
+  const keys = [...new Set(flat.flatMap((f) => Object.keys(f)))].sort();
+  return keys
+    .map((field) => ({ field, values: flat.map((f) => f[field] ?? "—") }))
+    .filter((d) => new Set(d.values).size > 1);
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const ci = (e: { value: number; ci95: [number, number] }) =>
+  `${pct(e.value)} [${pct(e.ci95[0])}, ${pct(e.ci95[1])}]`;
+
+/** The comparison rows: metric name, then one cell per run. */
+export function comparisonRows(runs: RunSummary[]): Array<[string, ...string[]]> {
+  const rows: Array<[string, ...string[]]> = [];
+  const add = (name: string, f: (r: EvalReport) => string) =>
+    rows.push([name, ...runs.map((r) => f(r.report))]);
+  add("reports evaluated", (r) => String(r.count));
+  add("ROUGE-L F (rouge-score)", (r) => r.ngram.rougeL_rouge_score.fmeasure.toFixed(4));
+  add("ROUGE-L F (pycocoevalcap)", (r) => r.ngram.rougeL_coco.toFixed(4));
+  add("BLEU-4 (pycocoevalcap)", (r) => r.ngram.bleu_coco.bleu4.toFixed(4));
+  add(`clinical F1 micro-14 (uncertain ${runs[0]?.report.uncertainPolicy})`, (r) =>
+    r.clinical.micro14.f1.toFixed(4),
+  );
+  add("clinical F1 micro-5", (r) => r.clinical.micro5.f1.toFixed(4));
+  add("fully accurate [95% CI]", (r) => ci(r.audit.fullyAccurate));
+  add("hallucination [95% CI]", (r) => ci(r.audit.hallucination));
+  add("omission [95% CI]", (r) => ci(r.audit.omission));
+  add("head macro F1", (r) => (r.head ? r.head.macroF1.toFixed(4) : "—"));
+  add("head macro AUROC", (r) => (r.head?.macroAuroc != null ? r.head.macroAuroc.toFixed(4) : "—"));
+  return rows;
+}
+
+export function markdownTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
+  return [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join("\n");
+}
+
+export async function loadRun(dir: string): Promise<RunSummary> {
+  let specText: string;
+  let reportText: string;
+  try {
+    specText = await readFile(join(dir, "spec.yaml"), "utf8");
+    reportText = await readFile(join(dir, "eval", "final", "report.json"), "utf8");
+  } catch (err) {
+    throw new Error(
+      `${dir}: not a finished run directory (${(err as NodeJS.ErrnoException).code}: needs spec.yaml and eval/final/report.json)`,
+    );
+  }
+  return {
+    dir,
+    spec: YAML.parse(specText) as Record<string, unknown>,
+    report: JSON.parse(reportText) as EvalReport,
+  };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help || positionals.length < 1) {
+    console.log(
+      "usage: radfleet compare RUN_DIR... [--json]\n\nSide-by-side spec differences and final evaluation of finished runs.",
+    );
+    return values.help ? 0 : 2;
+  }
+  const runs = await Promise.all(positionals.map(loadRun));
+  const diffs = specDifferences(runs.map((r) => r.spec));
+  const rows = comparisonRows(runs);
+  if (values.json) {
+    console.log(
+      JSON.stringify({ runs: runs.map((r) => r.dir), specDifferences: diffs, metrics: rows }, null, 2),
+    );
+    return 0;
+  }
+  const names = runs.map((r) => r.dir.replace(/\/+$/, "").split("/").pop()!);
+  console.log("Spec differences:\n");
+  console.log(
+    diffs.length
+      ? markdownTable(
+          ["field", ...names],
+          diffs.map((d) => [d.field, ...d.values]),
+        )
+      : "(none)",
+  );
+  console.log("\nFinal evaluation:\n");
+  console.log(markdownTable(["metric", ...names], rows));
+  return 0;
+}

@@ -1,0 +1,541 @@
+// The training recipe, read top to bottom: setup → generations → steps → checkpoint → evaluation.
+//
+// One step: a batch from this rank's shard → forward → loss = LM cross-entropy on the report tokens
+// + λ · BCE on the 14 labels → backward (LoRA adapters and the head only) → gradient all-reduce
+// (mean) → clip → AdamW → learning-rate schedule. Everything random is a pure function of
+// (seed, step, rank), and the optimizer runs on the all-reduced bits, so replicas stay identical
+// and a run resumed from a checkpoint repeats an uninterrupted run bit for bit.
+import * as tf from "@tensorflow/tfjs";
+import { existsSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "../../common/log.js";
+import type { RunSpec } from "../../common/spec/index.js";
+import { Collective, CollectiveError, type CollectiveListener } from "../collective/index.js";
+import { loadDataset, loadImage, ShardedSampler, type Example, type SamplerState } from "../data/index.js";
+import { buildModel, buildPrompt, TINY_BASE_DIR, type VlmModel } from "../model/index.js";
+import { evaluate, headline, writeEvalReport, type EvalRecord } from "../eval/index.js";
+import { CheckpointCorruptError, checkpointKey, type CheckpointStore } from "../checkpoint/store.js";
+import { decodeCheckpoint, encodeCheckpoint, type TrainerState } from "../checkpoint/checkpoint.js";
+import type { Coordination, GenerationInfo, CheckpointRef } from "./coordination.js";
+import { encodeExample, labelTargets, makeBatch, type TrainBatch } from "./batch.js";
+import { maskedBce, maskedCrossEntropy } from "./losses.js";
+import {
+  ADAMW_DEFAULTS,
+  adamwStep,
+  allFinite,
+  clipByGlobalNorm,
+  newAdamWState,
+  type AdamWState,
+} from "./optimizer.js";
+import { FlatParams } from "./params.js";
+import { deriveSeed, PURPOSE } from "./rng.js";
+import { learningRate } from "./schedule.js";
+import type { TrainerMetrics } from "./metrics.js";
+
+export interface RecipeContext {
+  spec: RunSpec;
+  runId: string;
+  runDir: string;
+  log: Logger;
+  metrics: TrainerMetrics;
+  coordination: Coordination;
+  store: CheckpointStore;
+  listener: CollectiveListener;
+  /** Aborted on SIGTERM/SIGINT: the workers finish the step together, checkpoint and exit. */
+  stop: AbortSignal;
+  /** Called when this process's rank changes (metric labels follow the rank). */
+  onRank?: (rank: number, generation: number) => void;
+}
+
+export type RecipeOutcome =
+  { status: "done" | "stopped"; step: number } | { status: "failed"; step: number; reason: string };
+
+export class TrainingFailure extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TrainingFailure";
+  }
+}
+
+/** Optimizer steps of a run: spec.training.steps, or epochs over the training split at full width. */
+export function totalStepsOf(spec: RunSpec, trainSize: number): number {
+  if (spec.training.steps !== undefined) return spec.training.steps;
+  if (spec.training.epochs !== undefined) {
+    const perStep = spec.replicas.max * spec.training.batchSize * spec.training.gradAccum;
+    return Math.max(1, Math.floor((spec.training.epochs * trainSize) / perStep));
+  }
+  return 120;
+}
+
+interface RunState {
+  step: number;
+  sampler: SamplerState;
+  opt: AdamWState;
+  nonFiniteInARow: number;
+  lastCheckpointStep: number | undefined;
+}
+
+export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
+  const { spec, log, metrics } = ctx;
+
+  // ---- setup ---------------------------------------------------------------------------------
+  const dataset = await loadDataset({
+    format: spec.data.format,
+    root: spec.data.path,
+    section: spec.data.section,
+    views: spec.data.views,
+  });
+  const trainSet = dataset.examples.filter((e) => e.split === "train");
+  const valSet = dataset.examples.filter((e) => e.split === "validate").slice(0, spec.evaluation.maxSamples);
+  if (trainSet.length === 0) throw new TrainingFailure(`data set ${spec.data.path} has no training examples`);
+  log.info("data_loaded", { train: trainSet.length, validate: valSet.length, skipped: dataset.skipped });
+
+  // The tiny preset without a path uses the shipped base (models/tiny-base, made by `radfleet
+  // pretrain`) when present, else a seeded random model whose vocabulary covers the training reports.
+  const shippedBase =
+    spec.model.preset === "tiny" && !spec.model.path && existsSync(join(TINY_BASE_DIR, "config.json"));
+  const model = await buildModel({
+    preset: spec.model.preset,
+    path: spec.model.path ?? (shippedBase ? TINY_BASE_DIR : undefined),
+    quantization: spec.model.quantization,
+    lora: spec.model.lora,
+    head: spec.model.head,
+    seed: spec.training.seed,
+    imageSize: spec.data.imageSize,
+    corpus: trainSet.map((e) => e.report),
+  });
+  if (model.imageSize !== spec.data.imageSize) {
+    throw new TrainingFailure(
+      `spec.data.imageSize is ${spec.data.imageSize} but the model's vision tower takes ${model.imageSize}x${model.imageSize} images`,
+    );
+  }
+  const params = new FlatParams(model.trainableVariables());
+  const initialParams = params.read();
+  const totalSteps = totalStepsOf(spec, trainSet.length);
+  metrics.totalSteps.set(totalSteps);
+  log.info("model_ready", { trainableParameters: params.size, totalSteps });
+
+  const tok = model.tokenizer;
+  const prompt = buildPrompt(tok, { numImageTokens: model.numImageTokens });
+  const imageOpts = {
+    size: spec.data.imageSize,
+    cacheDir: spec.data.cacheDir ?? join(spec.data.path, ".cache"),
+  };
+  const channels = model.imageChannels;
+
+  const encodeCache = new Map<string, ReturnType<typeof encodeExample>>();
+  async function buildBatch(examples: Example[]): Promise<TrainBatch> {
+    const images = await Promise.all(examples.map((e) => loadImage(e.imagePath!, imageOpts)));
+    const encoded = examples.map((e) => {
+      let enc = encodeCache.get(e.id);
+      if (!enc) {
+        enc = encodeExample(prompt, tok.encode(e.report), spec.data.maxReportTokens, tok);
+        encodeCache.set(e.id, enc);
+      }
+      return enc;
+    });
+    const cls = examples.map((e) => labelTargets(e.labels, spec.task.uncertainLabels));
+    return makeBatch(
+      examples.map((e) => e.id),
+      images,
+      spec.data.imageSize,
+      channels,
+      encoded,
+      cls,
+    );
+  }
+
+  const freshState = (): RunState => ({
+    step: 0,
+    sampler: { seed: spec.training.seed, epoch: 0, consumed: 0 },
+    opt: newAdamWState(params.size),
+    nonFiniteInARow: 0,
+    lastCheckpointStep: undefined,
+  });
+
+  // ---- checkpoint ----------------------------------------------------------------------------
+  async function saveCheckpoint(g: GenerationInfo, state: RunState): Promise<void> {
+    const t0 = performance.now();
+    try {
+      if (g.rank !== 0) {
+        // Replicas are identical, so rank 0 writes every part; the others only vote to commit.
+        await ctx.coordination.commitCheckpoint(g.generation, state.step, []);
+        state.lastCheckpointStep = state.step;
+        return;
+      }
+      const trainerState: TrainerState = {
+        step: state.step,
+        totalSteps,
+        sampler: state.sampler,
+        nonFiniteInARow: state.nonFiniteInARow,
+        optimizerT: state.opt.t,
+        paramsSha256: params.checksum(),
+        worldSize: g.worldSize,
+        generation: g.generation,
+      };
+      const parts = encodeCheckpoint({
+        adapter: model.adapterTensors(),
+        adapterConfig: model.adapterConfig(),
+        optimizer: state.opt,
+        state: trainerState,
+      });
+      const key = checkpointKey(state.step);
+      const stored = [];
+      for (const [name, bytes] of parts) stored.push(await ctx.store.put(key, name, bytes));
+      await ctx.coordination.commitCheckpoint(g.generation, state.step, stored);
+      state.lastCheckpointStep = state.step;
+      metrics.lastCommit.set(Date.now() / 1000);
+      metrics.checkpointDuration.observe((performance.now() - t0) / 1000);
+      log.info("checkpoint_committed", { step: state.step, location: ctx.store.location });
+      await pruneCheckpoints();
+    } catch (err) {
+      // The last committed checkpoint is untouched; training goes on until the next interval.
+      metrics.checkpointFailures.inc();
+      log.error("checkpoint_failed", { step: state.step, err });
+    }
+  }
+
+  async function pruneCheckpoints(): Promise<void> {
+    const committed = await ctx.coordination.committedCheckpoints();
+    for (const old of committed.slice(spec.checkpoint.keep)) {
+      await ctx.store
+        .remove(checkpointKey(old.step))
+        .catch((err) => log.warn("checkpoint_prune_failed", { step: old.step, err }));
+    }
+  }
+
+  async function restore(ref: CheckpointRef | null): Promise<RunState> {
+    if (!ref) {
+      params.write(initialParams);
+      return freshState();
+    }
+    // Newest first; a checkpoint whose parts fail their checksums falls back to the previous one.
+    const candidates = [
+      ref,
+      ...(await ctx.coordination.committedCheckpoints()).filter((c) => c.step < ref.step),
+    ];
+    for (const c of candidates) {
+      try {
+        const parts = new Map<string, Uint8Array>();
+        for (const p of c.parts) parts.set(p.name, await ctx.store.get(p.uri));
+        const ck = decodeCheckpoint(c, parts);
+        model.loadAdapterTensors(ck.adapter);
+        if (params.checksum() !== ck.state.paramsSha256) {
+          throw new CheckpointCorruptError(
+            c.step,
+            "adapter_model.safetensors",
+            "does not reproduce the saved parameters",
+          );
+        }
+        log.info("checkpoint_restored", { step: c.step });
+        return {
+          step: ck.state.step,
+          sampler: ck.state.sampler,
+          opt: ck.optimizer,
+          nonFiniteInARow: ck.state.nonFiniteInARow,
+          lastCheckpointStep: ck.state.step,
+        };
+      } catch (err) {
+        log.warn("checkpoint_unusable", { step: c.step, err });
+      }
+    }
+    throw new TrainingFailure("no committed checkpoint could be restored (all failed their checksums)");
+  }
+
+  // ---- evaluation ----------------------------------------------------------------------------
+  async function runEvaluation(
+    g: GenerationInfo,
+    collective: Collective,
+    state: RunState,
+    final: boolean,
+  ): Promise<void> {
+    if (valSet.length === 0) return;
+    const mine = valSet.filter((_, i) => i % g.worldSize === g.rank);
+    const records: EvalRecord[] = [];
+    const gen = spec.evaluation.generation;
+    for (let i = 0; i < mine.length; i += spec.training.batchSize) {
+      const chunk = mine.slice(i, i + spec.training.batchSize);
+      const batch = await buildBatch(chunk);
+      try {
+        const promptIds = chunk.map(() => prompt.slice());
+        const promptPixels = batch.pixels;
+        const out = await model.generate(promptPixels, promptIds, {
+          maxNewTokens: Math.min(gen.maxNewTokens, spec.data.maxReportTokens + 1),
+          numBeams: gen.numBeams,
+          repetitionPenalty: gen.repetitionPenalty,
+          stopTokenIds: [tok.eosId],
+        });
+        const probs = tf.tidy(() => {
+          const { clsLogits } = model.forward(batch, { training: false });
+          return tf.sigmoid(clsLogits).arraySync() as number[][];
+        });
+        chunk.forEach((e, j) =>
+          records.push({
+            id: e.id,
+            generated: tok.decode(out[j]),
+            reference: e.report,
+            referenceLabels: e.labels,
+            headProbs: probs[j],
+            headTargets: e.labels,
+          }),
+        );
+      } finally {
+        batch.dispose();
+      }
+    }
+    const gathered = await collective.allGather(new TextEncoder().encode(JSON.stringify(records)));
+    if (g.rank !== 0) return;
+    const all = gathered.flatMap((b) => JSON.parse(new TextDecoder().decode(b)) as EvalRecord[]);
+    all.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const report = evaluate(all, { uncertain: spec.evaluation.uncertain, seed: spec.training.seed });
+    const dir = join(ctx.runDir, "eval", final ? "final" : checkpointKey(state.step));
+    await writeEvalReport(dir, report);
+    await writeFile(join(dir, "predictions.jsonl"), all.map((r) => JSON.stringify(r)).join("\n") + "\n");
+    const head = headline(report);
+    for (const [k, v] of Object.entries(head)) metrics.evalMetric.set({ metric: k }, v);
+    ctx.coordination.reportProgress({
+      ...lastProgress,
+      evaluation: head,
+      phase: final ? "finished" : "training",
+    });
+    log.info("evaluation_completed", { step: state.step, dir, ...head });
+  }
+
+  // ---- one optimizer step --------------------------------------------------------------------
+  const lambda = spec.task.clsWeight;
+  const grads = new Float32Array(params.size);
+  const micro = new Float32Array(params.size);
+  const EXTRA = 3; // lm loss, cls loss, stop flag travel with the gradients
+  const reduceBuf = new Float32Array(params.size + EXTRA);
+  const flat = new Float32Array(params.size);
+  let lastProgress = {
+    step: 0,
+    totalSteps,
+    loss: NaN,
+    lmLoss: NaN,
+    clsLoss: NaN,
+    learningRate: 0,
+    samplesPerSecond: 0,
+  };
+
+  async function step(
+    g: GenerationInfo,
+    collective: Collective,
+    sampler: ShardedSampler,
+    state: RunState,
+  ): Promise<{ stop: boolean }> {
+    const tStep = performance.now();
+    let tData = 0;
+    let tCompute = 0;
+    let lmSum = 0;
+    let clsSum = 0;
+    let samples = 0;
+    let tokens = 0;
+    const batchIds: string[] = [];
+    grads.fill(0);
+    for (let a = 0; a < spec.training.gradAccum; a++) {
+      const t0 = performance.now();
+      const { indices } = sampler.next();
+      const batch = await buildBatch(indices.map((i) => trainSet[i]));
+      const t1 = performance.now();
+      tData += t1 - t0;
+      try {
+        const dropoutSeed = deriveSeed(spec.training.seed, PURPOSE.dropout, state.step, a, g.rank);
+        let lm = 0;
+        let cls = 0;
+        const { value, grads: g2 } = tf.variableGrads(
+          () => {
+            const out = model.forward(batch, { training: true, dropoutSeed });
+            const lmLoss = maskedCrossEntropy(out.logits, batch.targets, batch.lossMask);
+            const clsLoss = maskedBce(out.clsLogits, batch.clsTargets, batch.clsMask);
+            lm = lmLoss.dataSync()[0];
+            cls = clsLoss.dataSync()[0];
+            return lambda > 0 ? tf.add(lmLoss, tf.mul(clsLoss, lambda)) : lmLoss;
+          },
+          params.slots.map((s) => s.variable),
+        );
+        params.flattenGrads(g2, micro);
+        for (let i = 0; i < grads.length; i++) grads[i] += micro[i];
+        tf.dispose([value, ...Object.values(g2)]);
+        lmSum += lm;
+        clsSum += cls;
+      } finally {
+        samples += batch.ids.length;
+        tokens += batch.tokens;
+        batchIds.push(...batch.ids);
+        batch.dispose();
+      }
+      tCompute += performance.now() - t1;
+    }
+    const accum = spec.training.gradAccum;
+    const t2 = performance.now();
+    for (let i = 0; i < grads.length; i++) reduceBuf[i] = grads[i] / accum;
+    reduceBuf[params.size] = lmSum / accum;
+    reduceBuf[params.size + 1] = clsSum / accum;
+    reduceBuf[params.size + 2] = ctx.stop.aborted ? 1 : 0;
+    await collective.allReduce(reduceBuf, "sum");
+    const t3 = performance.now();
+    const W = g.worldSize;
+    for (let i = 0; i < grads.length; i++) grads[i] = reduceBuf[i] / W;
+    const lmLoss = reduceBuf[params.size] / W;
+    const clsLoss = reduceBuf[params.size + 1] / W;
+    const stop = reduceBuf[params.size + 2] > 0;
+    const loss = lmLoss + lambda * clsLoss;
+    const lr = learningRate(state.step, {
+      kind: spec.training.schedule,
+      peak: spec.training.learningRate,
+      warmupSteps: spec.training.warmupSteps,
+      totalSteps,
+    });
+
+    // A non-finite value anywhere makes the reduced buffer non-finite on every rank, so all
+    // replicas decide the same way without another round trip.
+    if (!Number.isFinite(loss) || !allFinite(grads)) {
+      state.nonFiniteInARow += 1;
+      metrics.nonFinite.inc();
+      log.warn("nonfinite_step_skipped", {
+        step: state.step,
+        loss,
+        inARow: state.nonFiniteInARow,
+        examples: batchIds,
+      });
+      if (state.nonFiniteInARow >= spec.training.maxNonFiniteSteps) {
+        throw new TrainingFailure(
+          `${state.nonFiniteInARow} consecutive steps had a non-finite loss or gradient (last at step ${state.step}, examples ${batchIds.join(", ")})`,
+        );
+      }
+    } else {
+      state.nonFiniteInARow = 0;
+      const norm = clipByGlobalNorm(grads, spec.training.clipNorm);
+      params.read(flat);
+      adamwStep(flat, grads, state.opt, lr, { ...ADAMW_DEFAULTS, weightDecay: spec.training.weightDecay });
+      params.write(flat);
+      metrics.gradNorm.set(norm);
+    }
+    const t4 = performance.now();
+    state.step += 1;
+    state.sampler = sampler.state();
+
+    const seconds = (t4 - tStep) / 1000;
+    metrics.stepPhase.observe({ phase: "data" }, tData / 1000);
+    metrics.stepPhase.observe({ phase: "forward_backward" }, tCompute / 1000);
+    metrics.stepPhase.observe({ phase: "allreduce" }, (t3 - t2) / 1000);
+    metrics.stepPhase.observe({ phase: "optimizer" }, (t4 - t3) / 1000);
+    metrics.loss.set({ kind: "total" }, loss);
+    metrics.loss.set({ kind: "lm" }, lmLoss);
+    metrics.loss.set({ kind: "cls" }, clsLoss);
+    metrics.learningRate.set(lr);
+    metrics.step.set(state.step);
+    metrics.samples.inc(samples);
+    metrics.tokens.inc(tokens);
+    metrics.tensorMemory.set(tf.memory().numBytes);
+    lastProgress = {
+      step: state.step,
+      totalSteps,
+      loss,
+      lmLoss,
+      clsLoss,
+      learningRate: lr,
+      samplesPerSecond: (samples * W) / seconds,
+    };
+    if (g.rank === 0)
+      ctx.coordination.reportProgress({
+        ...lastProgress,
+        lastCheckpointStep: state.lastCheckpointStep,
+        phase: "training",
+      });
+    log.info("step", { step: state.step, loss, lmLoss, clsLoss, lr, seconds: Number(seconds.toFixed(4)) });
+    return { stop };
+  }
+
+  async function verifyReplicas(collective: Collective, state: RunState): Promise<void> {
+    const mine = params.checksum();
+    const all = (await collective.allGather(new TextEncoder().encode(mine))).map((b) =>
+      new TextDecoder().decode(b),
+    );
+    if (all.some((c) => c !== mine)) {
+      throw new TrainingFailure(
+        `replicas diverged at step ${state.step}: parameter checksums ${all.join(", ")}`,
+      );
+    }
+  }
+
+  // ---- generations ---------------------------------------------------------------------------
+  for (;;) {
+    const g = await ctx.coordination.join();
+    ctx.onRank?.(g.rank, g.generation);
+    const glog = log.child({ generation: g.generation, rank: g.rank });
+    glog.info("generation_joined", { worldSize: g.worldSize, resumeFrom: g.resumeFrom?.step ?? null });
+    let collective: Collective | undefined;
+    try {
+      collective = await Collective.connect({
+        rank: g.rank,
+        worldSize: g.worldSize,
+        generation: g.generation,
+        peers: g.peers,
+        listener: ctx.listener,
+        timeoutMs: spec.collective.timeoutSeconds * 1000,
+        bucketBytes: spec.collective.bucketBytes,
+        compression: spec.collective.compression,
+        signal: g.signal,
+      });
+      const state = await restore(g.resumeFrom);
+      const sampler = new ShardedSampler({
+        datasetSize: trainSet.length,
+        seed: spec.training.seed,
+        rank: g.rank,
+        worldSize: g.worldSize,
+        batchSize: spec.training.batchSize,
+        state: state.sampler,
+      });
+      if (state.step === 0 && spec.training.verifyEvery > 0) await verifyReplicas(collective, state);
+      let stopped = false;
+      while (state.step < totalSteps && !stopped) {
+        stopped = (await step(g, collective, sampler, state)).stop;
+        if (spec.training.verifyEvery > 0 && state.step % spec.training.verifyEvery === 0)
+          await verifyReplicas(collective, state);
+        const atEnd = state.step === totalSteps;
+        if (state.step % spec.checkpoint.interval === 0 || atEnd || stopped) await saveCheckpoint(g, state);
+        if (
+          !atEnd &&
+          !stopped &&
+          spec.evaluation.interval > 0 &&
+          state.step % spec.evaluation.interval === 0
+        ) {
+          await runEvaluation(g, collective, state, false);
+        }
+      }
+      if (stopped) {
+        glog.info("stopped", { step: state.step });
+        return { status: "stopped", step: state.step };
+      }
+      await verifyReplicas(collective, state);
+      await runEvaluation(g, collective, state, true);
+      if (g.rank === 0) {
+        const dir = join(ctx.runDir, "adapter");
+        await mkdir(dir, { recursive: true });
+        await model.saveAdapter(dir);
+        glog.info("final_adapter_written", { dir });
+      }
+      await collective.barrier();
+      return { status: "done", step: state.step };
+    } catch (err) {
+      if (err instanceof TrainingFailure) {
+        glog.error("training_failed", { err });
+        return { status: "failed", step: lastProgress.step, reason: err.message };
+      }
+      if (err instanceof CollectiveError || g.signal.aborted) {
+        // The generation ended under us (a peer died): rejoin and resume from the last commit.
+        metrics.generationRestarts.inc();
+        glog.warn("generation_lost", { err });
+        continue;
+      }
+      throw err;
+    } finally {
+      await collective?.close().catch(() => {});
+    }
+  }
+}
+
+export type { VlmModel };
