@@ -6,7 +6,7 @@
 // base in NF4, a multitask QLoRA run with two workers.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { appendFileSync, existsSync } from "node:fs";
 import { appendFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -231,6 +231,8 @@ export async function run(argv: string[]): Promise<number> {
       permanentFailureCode: EXIT_PERMANENT_FAILURE,
       log,
       onEvent: (e) => {
+        // Pid files let operators (and the failure tests) find a worker process.
+        if (e.type === "started") void writeFile(join(runDir, "logs", `${e.workerId}.pid`), `${e.pid}\n`);
         if (e.type === "restarting")
           say(
             `${e.workerId} lost; restarting in ${e.inMs} ms (restart ${e.restarts}/${spec.restartPolicy.backoffLimit})`,
@@ -242,7 +244,7 @@ export async function run(argv: string[]): Promise<number> {
     // Progress: what rank 0 reports to the coordinator, shown live and appended to progress.jsonl.
     let lastStep = -1;
     let lastEval: string | undefined;
-    const poll = setInterval(() => {
+    const pollOnce = () => {
       const p = coordinator.run.progress().sort((a, b) => b.atUnixMs - a.atUnixMs)[0];
       const ckpt = coordinator.run.latestCheckpoint();
       if (p && p.evaluation && Object.keys(p.evaluation).length) {
@@ -267,16 +269,18 @@ export async function run(argv: string[]): Promise<number> {
       }
       if (p && p.step !== lastStep) {
         lastStep = p.step;
-        void appendFile(
+        appendFileSync(
           join(runDir, "progress.jsonl"),
           JSON.stringify({ ...p, generation: coordinator.run.generation, restarts: launcher.restartCount }) +
             "\n",
         );
       }
-    }, 500);
+    };
+    const poll = setInterval(pollOnce, 500);
 
     const result = await launcher.done;
     clearInterval(poll);
+    pollOnce(); // the last report, which may have arrived after the last tick
     await metrics.close();
     await coordinator.close();
 

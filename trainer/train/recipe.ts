@@ -188,7 +188,7 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
       metrics.lastCommit.set(Date.now() / 1000);
       metrics.checkpointDuration.observe((performance.now() - t0) / 1000);
       log.info("checkpoint_committed", { step: state.step, location: ctx.store.location });
-      await pruneCheckpoints();
+      await pruneCheckpoints(state.step);
     } catch (err) {
       // The last committed checkpoint is untouched; training goes on until the next interval.
       metrics.checkpointFailures.inc();
@@ -196,12 +196,20 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
     }
   }
 
-  async function pruneCheckpoints(): Promise<void> {
-    const committed = await ctx.coordination.committedCheckpoints();
-    for (const old of committed.slice(spec.checkpoint.keep)) {
+  // Steps of committed checkpoints this process knows of, oldest first; beyond `keep`, the oldest
+  // are removed from the store (the coordinator's list forgets them too).
+  const retained: number[] = [];
+  async function pruneCheckpoints(step: number): Promise<void> {
+    if (retained.length === 0) {
+      for (const c of await ctx.coordination.committedCheckpoints())
+        if (c.step !== step) retained.unshift(c.step);
+    }
+    retained.push(step);
+    while (retained.length > spec.checkpoint.keep) {
+      const old = retained.shift()!;
       await ctx.store
-        .remove(checkpointKey(old.step))
-        .catch((err) => log.warn("checkpoint_prune_failed", { step: old.step, err }));
+        .remove(checkpointKey(old))
+        .catch((err) => log.warn("checkpoint_prune_failed", { step: old, err }));
     }
   }
 
