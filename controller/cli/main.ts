@@ -19,6 +19,10 @@ const COMMANDS: Record<string, Command> = {
     summary: "print the TrainingRun CRD generated from the run spec schema",
     load: () => import("./crd-cli.js"),
   },
+  pretrain: {
+    summary: "train the tiny base model (models/tiny-base) on a synthetic corpus",
+    load: () => import("../../trainer/train/pretrain-cli.js"),
+  },
   compare: {
     summary: "compare finished runs side by side",
     load: () => import("../../trainer/train/compare-cli.js"),

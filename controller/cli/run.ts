@@ -294,7 +294,7 @@ export async function run(argv: string[]): Promise<number> {
       return 130;
     }
     console.log(
-      `\nrun ${name} finished: ${spec.training.steps ?? ""} steps, ${result.restarts} worker restart(s)`,
+      `\nrun ${name} finished: ${lastStep} steps, ${result.restarts} worker restart(s)`,
     );
     if (existsSync(reportPath)) {
       const report = JSON.parse(await readFile(reportPath, "utf8")) as ReportJson;

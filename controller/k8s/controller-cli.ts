@@ -1,0 +1,128 @@
+// `radfleet controller`: runs the TrainingRun controller in-cluster or against a kubeconfig.
+import { parseArgs } from "node:util";
+import { createLogger } from "../../common/log.js";
+import { collectProcessMetrics, newRegistry, serveMetrics } from "../../common/metrics.js";
+import { startController } from "./controller.js";
+import { controllerMetrics } from "./controller-metrics.js";
+import { connectKubeApi, type Transport } from "./kube-transport.js";
+import { natsProgressReader } from "./progress-reader.js";
+
+const USAGE = `usage: radfleet controller [options]
+
+Reconciles TrainingRuns (radfleet.io/v1alpha1) into coordinator and trainer pods.
+
+options:
+  --kubeconfig PATH          kubeconfig file (default: in-cluster, then $KUBECONFIG / ~/.kube/config)
+  --namespace NS             watch only this namespace (default: all namespaces)
+  --metrics-port P           serve /metrics and /healthz on this port (default 8080; 0 picks one)
+  --workers N                concurrent reconciles (default 4)
+  --leader-elect BOOL        take a Lease before acting (default true)
+  --lease-namespace NS       namespace of the Lease (default: --namespace, $POD_NAMESPACE, or default)
+  --lease-duration SECONDS   lease duration (default 15)
+  --resync SECONDS           full resync period (default 30)
+  --terminating-grace SECONDS  force-replace pods stuck Terminating this long (default 120)
+  --identity ID              leader identity (default: hostname-pid)
+  --transport T              auto | client-node | rest (default auto: client-node if it loads)
+  -h, --help                 show this help`;
+
+export async function run(argv: string[]): Promise<number> {
+  let v;
+  try {
+    v = parseArgs({
+      args: argv,
+      options: {
+        kubeconfig: { type: "string" },
+        namespace: { type: "string" },
+        "metrics-port": { type: "string", default: "8080" },
+        workers: { type: "string", default: "4" },
+        "leader-elect": { type: "string", default: "true" },
+        "lease-namespace": { type: "string" },
+        "lease-duration": { type: "string", default: "15" },
+        resync: { type: "string", default: "30" },
+        "terminating-grace": { type: "string", default: "120" },
+        identity: { type: "string" },
+        transport: { type: "string", default: "auto" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    console.error(`radfleet controller: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (v.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const num = (flag: string, text: string, min: number): number => {
+    const n = Number(text);
+    if (!Number.isFinite(n) || n < min)
+      throw new Error(`--${flag}: expected a number >= ${min}, got ${JSON.stringify(text)}`);
+    return n;
+  };
+  let port: number, workers: number, leaseDuration: number, resync: number, grace: number;
+  try {
+    port = num("metrics-port", v["metrics-port"], 0);
+    workers = num("workers", v.workers, 1);
+    leaseDuration = num("lease-duration", v["lease-duration"], 1);
+    resync = num("resync", v.resync, 1);
+    grace = num("terminating-grace", v["terminating-grace"], 0);
+    if (!["auto", "client-node", "rest"].includes(v.transport))
+      throw new Error(`--transport: expected auto, client-node or rest, got ${JSON.stringify(v.transport)}`);
+    if (!["true", "false"].includes(v["leader-elect"]))
+      throw new Error(`--leader-elect: expected true or false, got ${JSON.stringify(v["leader-elect"])}`);
+  } catch (err) {
+    console.error(`radfleet controller: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const log = createLogger({ context: { component: "controller" } });
+  let api;
+  try {
+    api = await connectKubeApi(v.kubeconfig, v.transport as Transport, log);
+  } catch (err) {
+    console.error(
+      `radfleet controller: cannot load kubeconfig ${v.kubeconfig ?? "(default)"}: ${(err as Error).message}`,
+    );
+    return 1;
+  }
+  const reg = newRegistry();
+  collectProcessMetrics(reg);
+  const metrics = controllerMetrics(reg);
+  const server = await serveMetrics(reg, port);
+  log.info("metrics_listening", { port: server.port });
+
+  const ac = new AbortController();
+  const onSignal = () => ac.abort();
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
+  const progress = natsProgressReader();
+  const ctl = await startController(
+    {
+      api,
+      progress,
+      log,
+      metrics,
+      namespace: v.namespace,
+      workers,
+      resyncSeconds: resync,
+      identity: v.identity,
+      plan: { terminatingGraceSeconds: grace },
+      leaderElection:
+        v["leader-elect"] === "true"
+          ? {
+              namespace: v["lease-namespace"] ?? v.namespace ?? process.env.POD_NAMESPACE ?? "default",
+              leaseDurationSeconds: leaseDuration,
+            }
+          : false,
+    },
+    ac.signal,
+  );
+  const { lostLeadership } = await ctl.done;
+  await progress.close();
+  await server.close();
+  process.off("SIGTERM", onSignal);
+  process.off("SIGINT", onSignal);
+  // Losing the lease exits non-zero so the Deployment restarts us as a fresh candidate.
+  return lostLeadership ? 1 : 0;
+}

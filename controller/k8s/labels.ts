@@ -1,0 +1,30 @@
+// Names, labels and annotations the controller puts on the objects it owns. Deterministic names
+// make creation idempotent: a second create of the same object is a 409, not a duplicate.
+
+export const LABEL_RUN = "radfleet.io/run";
+export const LABEL_ROLE = "radfleet.io/role";
+export const LABEL_WORKER = "radfleet.io/worker-index";
+export const LABEL_ATTEMPT = "radfleet.io/attempt";
+export const LABEL_MANAGED_BY = "app.kubernetes.io/managed-by";
+export const MANAGER = "radfleet-controller";
+export const FIELD_MANAGER = "radfleet-controller";
+
+export type PodRole = "coordinator" | "trainer";
+
+export const COORDINATOR_PORT = 7070;
+export const METRICS_PORT = 9464;
+export const SPEC_MOUNT_DIR = "/etc/radfleet";
+export const SPEC_FILE = "spec.yaml";
+
+export const serviceName = (run: string): string => run;
+export const configMapName = (run: string): string => `${run}-spec`;
+export const secretName = (run: string): string => `${run}-token`;
+/** A replacement gets a new name (attempt), so a pod stuck Terminating never blocks it. */
+export const coordinatorPodName = (run: string, attempt: number): string => `${run}-coordinator-${attempt}`;
+export const trainerPodName = (run: string, index: number, attempt: number): string =>
+  `${run}-worker-${index}-${attempt}`;
+export const workerId = (run: string, index: number): string => `${run}-worker-${index}`;
+
+export function runSelector(run: string): string {
+  return `${LABEL_RUN}=${run}`;
+}

@@ -1,0 +1,4 @@
+// Entry for a controller child process in the cluster tests: `node --import tsx controller-main.ts ...`.
+import { run } from "../../../controller/k8s/controller-cli.js";
+
+process.exitCode = await run(process.argv.slice(2));
