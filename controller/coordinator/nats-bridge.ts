@@ -1,0 +1,234 @@
+// Run events and durable run state on NATS. Events go to radfleet.runs.<run>.events.<type> and are
+// kept in one JetStream stream so a late subscriber can replay them; the state a restarted
+// coordinator needs lives in a KV bucket. NATS is not on the training path: when it is
+// unreachable, events are counted as dropped (logged once per outage, not per event) and the state
+// is written again as soon as the connection is back.
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import type { Logger } from "../../common/log.js";
+
+export const EVENTS_STREAM = "RADFLEET_EVENTS";
+export const STATE_BUCKET = "radfleet-runs";
+
+export type RunEventType =
+  | "worker_joined"
+  | "worker_lost"
+  | "generation_started"
+  | "generation_ended"
+  | "checkpoint_committed"
+  | "evaluation_completed"
+  | "run_phase"
+  | "progress";
+
+export function eventSubject(runId: string, type: RunEventType): string {
+  return `radfleet.runs.${runId}.events.${type}`;
+}
+
+/** KV keys allow [-/_=.a-zA-Z0-9]; run ids are DNS-label-like, so they fit as they are. */
+export function stateKey(runId: string): string {
+  return `${runId}.state`;
+}
+
+export interface NatsBridgeOptions {
+  url: string;
+  runId: string;
+  log: Logger;
+  /** Called for every event that could not be published. */
+  onDropped: () => void;
+  /** How long the first connection may take before the coordinator starts without NATS. */
+  connectTimeoutMs?: number;
+  /** How long one publish or KV write may wait for its acknowledgement. */
+  ackTimeoutMs?: number;
+}
+
+export class NatsBridge {
+  private nc: NatsConnection | null = null;
+  private js: JetStreamClient | null = null;
+  private kv: KV | null = null;
+  private connected = false;
+  private closed = false;
+  private outageLogged = false;
+  private droppedInOutage = 0;
+  private pendingState: string | null = null;
+  private writing: Promise<void> = Promise.resolve();
+  private readonly ackTimeoutMs: number;
+
+  private constructor(private readonly opts: NatsBridgeOptions) {
+    this.ackTimeoutMs = opts.ackTimeoutMs ?? 2_000;
+  }
+
+  /**
+   * Connects and makes sure the stream and the bucket exist. Never throws: when NATS is not
+   * reachable it keeps trying in the background and calls onLateConnect with the state found then.
+   */
+  static async open(opts: NatsBridgeOptions): Promise<NatsBridge> {
+    const b = new NatsBridge(opts);
+    try {
+      await b.setUp();
+    } catch (err) {
+      opts.log.warn("nats_unavailable_at_start", {
+        url: opts.url,
+        error: err,
+        consequence: "events are dropped and run state is not persisted until NATS is reachable; retrying",
+      });
+      b.outageLogged = true;
+      void b.retryInBackground();
+    }
+    return b;
+  }
+
+  /** Set by the owner: called with the saved state when the first connection came late. */
+  onLateConnect: ((savedState: unknown) => void) | null = null;
+
+  private async setUp(): Promise<void> {
+    const nc = await connect({
+      servers: this.opts.url,
+      name: `radfleet-coordinator-${this.opts.runId}`,
+      timeout: this.opts.connectTimeoutMs ?? 3_000,
+      reconnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+    });
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: this.ackTimeoutMs });
+      await jsm.streams
+        .add({ name: EVENTS_STREAM, subjects: ["radfleet.runs.*.events.>"] })
+        .catch(async () => {
+          // Already there (possibly with other settings made by an operator): use it as it is.
+          await jsm.streams.info(EVENTS_STREAM);
+        });
+      this.kv = await new Kvm(nc).create(STATE_BUCKET, { history: 5 });
+    } catch (err) {
+      await nc.close().catch(() => {});
+      throw err;
+    }
+    this.nc = nc;
+    this.js = jetstream(nc, { timeout: this.ackTimeoutMs });
+    this.connected = true;
+    void this.watchStatus(nc);
+  }
+
+  private async retryInBackground(): Promise<void> {
+    while (!this.closed) {
+      await new Promise((r) => setTimeout(r, 1_000).unref());
+      if (this.closed) return;
+      try {
+        await this.setUp();
+      } catch {
+        continue;
+      }
+      if (this.closed) {
+        await this.nc?.close().catch(() => {});
+        return;
+      }
+      this.opts.log.info("nats_reachable", { url: this.opts.url, eventsDropped: this.droppedInOutage });
+      this.outageLogged = false;
+      this.droppedInOutage = 0;
+      const saved = await this.loadState().catch(() => null);
+      // The owner merges what an earlier coordinator saved before its own state is written.
+      this.onLateConnect?.(saved);
+      if (this.pendingState !== null) await this.flushState();
+      return;
+    }
+  }
+
+  get available(): boolean {
+    return this.connected && this.js !== null;
+  }
+
+  private async watchStatus(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (this.closed) return;
+      if (s.type === "disconnect") {
+        this.connected = false;
+        this.noteOutage();
+      } else if (s.type === "reconnect") {
+        this.connected = true;
+        this.opts.log.info("nats_reconnected", { url: this.opts.url, eventsDropped: this.droppedInOutage });
+        this.outageLogged = false;
+        this.droppedInOutage = 0;
+        if (this.pendingState !== null) this.flushState();
+      }
+    }
+  }
+
+  private noteOutage(error?: unknown): void {
+    if (this.outageLogged) return;
+    this.outageLogged = true;
+    this.opts.log.warn("nats_unreachable", {
+      url: this.opts.url,
+      error,
+      consequence: "training continues; events are dropped and counted until NATS is back",
+    });
+  }
+
+  private drop(error?: unknown): void {
+    this.droppedInOutage++;
+    this.opts.onDropped();
+    this.noteOutage(error);
+  }
+
+  /** Publishes one event; returns at once (the acknowledgement is awaited in the background). */
+  publish(type: RunEventType, payload: Record<string, unknown>): void {
+    if (!this.available || !this.js) {
+      this.drop();
+      return;
+    }
+    const body = JSON.stringify({ type, runId: this.opts.runId, timeUnixMs: Date.now(), ...payload });
+    this.js
+      .publish(eventSubject(this.opts.runId, type), body, { timeout: this.ackTimeoutMs })
+      .catch((err: unknown) => {
+        this.drop(err);
+      });
+  }
+
+  /** Reads the run state saved by an earlier coordinator, or null. */
+  async loadState(): Promise<unknown> {
+    if (!this.kv) return null;
+    const entry = await this.kv.get(stateKey(this.opts.runId));
+    if (!entry || entry.operation !== "PUT") return null;
+    return entry.json<unknown>();
+  }
+
+  /** Saves the run state; the newest value wins, and it is written again after an outage. */
+  saveState(state: unknown): Promise<void> {
+    this.pendingState = JSON.stringify(state);
+    return this.flushState();
+  }
+
+  private flushState(): Promise<void> {
+    this.writing = this.writing.then(async () => {
+      const body = this.pendingState;
+      if (body === null || !this.kv || !this.connected) return;
+      try {
+        await this.kv.put(stateKey(this.opts.runId), body);
+        if (this.pendingState === body) this.pendingState = null;
+      } catch (err) {
+        this.noteOutage(err);
+      }
+    });
+    return this.writing;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.race([
+      this.writing.catch(() => {}),
+      new Promise((r) => setTimeout(r, this.ackTimeoutMs).unref()),
+    ]);
+    const nc = this.nc;
+    if (!nc) return;
+    // drain() waits for the server; with NATS down it would wait for ever, so bound it.
+    const drained = nc.drain().then(
+      () => true,
+      () => false,
+    );
+    const ok = await Promise.race([
+      drained,
+      new Promise<boolean>((r) => setTimeout(() => r(false), 2_000).unref()),
+    ]);
+    if (!ok) await nc.close().catch(() => {});
+  }
+}
