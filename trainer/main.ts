@@ -17,6 +17,15 @@ import { runRecipe } from "./train/recipe.js";
 
 export const EXIT_PERMANENT_FAILURE = 3;
 
+/** RADFLEET_INJECT_NONFINITE="rank:step,step,…" (failure tests only). */
+function parseInjection(v: string | undefined): { rank: number; steps: number[] } | undefined {
+  if (!v) return undefined;
+  const m = /^(\d+):(\d+(?:,\d+)*)$/.exec(v);
+  if (!m)
+    throw new Error(`RADFLEET_INJECT_NONFINITE: expected rank:step[,step...], got ${JSON.stringify(v)}`);
+  return { rank: Number(m[1]), steps: m[2].split(",").map(Number) };
+}
+
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
     console.log(
@@ -71,6 +80,7 @@ export async function run(argv: string[]): Promise<number> {
       store,
       listener,
       stop: stop.signal,
+      injectNonFinite: parseInjection(process.env.RADFLEET_INJECT_NONFINITE),
       onRank: (rank) =>
         registry.setDefaultLabels({
           run: env.runId,

@@ -39,6 +39,10 @@ const COMMANDS: Record<string, Command> = {
     summary: "quantize a Hugging Face model directory's linear layers to NF4 (bitsandbytes format)",
     load: () => import("../../trainer/qlora/quantize-cli.js"),
   },
+  coordinator: {
+    summary: "a run's coordinator as its own process (launched by the Kubernetes controller)",
+    load: () => import("./coordinator.js"),
+  },
   controller: {
     summary: "the Kubernetes controller for TrainingRuns",
     load: () => import("../k8s/controller-cli.js"),

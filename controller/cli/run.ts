@@ -293,9 +293,7 @@ export async function run(argv: string[]): Promise<number> {
       console.log(`run ${name} stopped; last checkpoint in ${join(runDir, "checkpoints")}`);
       return 130;
     }
-    console.log(
-      `\nrun ${name} finished: ${lastStep} steps, ${result.restarts} worker restart(s)`,
-    );
+    console.log(`\nrun ${name} finished: ${lastStep} steps, ${result.restarts} worker restart(s)`);
     if (existsSync(reportPath)) {
       const report = JSON.parse(await readFile(reportPath, "utf8")) as ReportJson;
       console.log(

@@ -684,9 +684,18 @@ export class RunCoordinator {
     }
   }
 
+  /** Calls `listener` whenever a worker leaves the run (done, stopped or failed). */
+  onLeave(listener: (workerId: string, reason: string, message: string) => void): () => void {
+    this.leaveListeners.add(listener);
+    return () => this.leaveListeners.delete(listener);
+  }
+
+  private readonly leaveListeners = new Set<(workerId: string, reason: string, message: string) => void>();
+
   leave(workerId: string, reason: string, message: string): void {
     this.checkWorkerId(workerId);
     this.log.info("worker_left", { workerId, reason, message });
+    for (const l of this.leaveListeners) l(workerId, reason, message);
     const w = this.waiting.get(workerId);
     if (w) this.dropWaiter(w, new Refusal(Status.CANCELLED, `worker ${workerId} left`));
     if (this.current?.byId.has(workerId)) this.endGeneration("worker_left", workerId);

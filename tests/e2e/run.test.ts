@@ -1,69 +1,22 @@
 // End to end: `radfleet run` with two real trainer processes, a real coordinator on loopback and
 // a synthetic data set on disk; then the same run with a trainer SIGKILLed mid-run.
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, readdir, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../helpers/ports.js";
-
-const BIN = join(import.meta.dirname, "../../bin/radfleet.js");
-
-function radfleet(args: string[]): { done: Promise<{ code: number | null; out: string }>; pid: number } {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 280_000);
-  const done = new Promise<{ code: number | null; out: string }>((resolve) =>
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    }),
-  );
-  return { done, pid: child.pid! };
-}
+import { progress, radfleet, synthData, workerLogs, writeSpec } from "./helpers.js";
 
 let root: string;
 let specPath: string;
 
-async function progress(runDir: string): Promise<Array<{ step: number; loss: number }>> {
-  if (!existsSync(join(runDir, "progress.jsonl"))) return [];
-  return (await readFile(join(runDir, "progress.jsonl"), "utf8"))
-    .trim()
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { step: number; loss: number });
-}
-
-async function workerLogs(runDir: string): Promise<string> {
-  const a = await readFile(join(runDir, "logs", "worker-0.log"), "utf8");
-  const b = await readFile(join(runDir, "logs", "worker-1.log"), "utf8");
-  return a + b;
-}
-
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "radfleet-e2e-"));
   const data = join(root, "data");
-  const synth = radfleet(["data", "synth", "--out", data, "--studies", "48", "--seed", "3", "--size", "64"]);
-  expect((await synth.done).code).toBe(0);
+  await synthData(data);
   specPath = join(root, "spec.yaml");
-  await writeFile(
-    specPath,
-    [
-      `data: { path: ${data}, imageSize: 32, maxReportTokens: 32 }`,
-      "model: { lora: { r: 4, dropout: 0.1 } }",
-      "training: { steps: 10, batchSize: 2, learningRate: 0.003, warmupSteps: 2, verifyEvery: 2 }",
-      "checkpoint: { interval: 4, keep: 2 }",
-      "evaluation: { maxSamples: 4, generation: { maxNewTokens: 12 } }",
-      // min = max = 2: a lost worker is waited for, so the recovered run repeats the uninterrupted one.
-      "replicas: { min: 2, max: 2 }",
-      "rendezvous: { lastCallSeconds: 0.2, heartbeatIntervalSeconds: 0.5, heartbeatTimeoutSeconds: 5 }",
-      "restartPolicy: { backoffLimit: 2, initialBackoffSeconds: 0.2 }",
-      "collective: { timeoutSeconds: 5 }",
-    ].join("\n") + "\n",
-  );
+  await writeSpec(specPath, data, ["checkpoint: { interval: 4, keep: 2 }"]);
 }, 120_000);
 
 describe("radfleet run, two workers", () => {

@@ -44,6 +44,11 @@ export interface RecipeContext {
   listener: CollectiveListener;
   /** Aborted on SIGTERM/SIGINT: the workers finish the step together, checkpoint and exit. */
   stop: AbortSignal;
+  /**
+   * Fault injection for failure tests: at these optimizer steps (0-based) and on this rank, the
+   * local loss is replaced by NaN before the all-reduce, as a real overflow would be.
+   */
+  injectNonFinite?: { steps: number[]; rank: number };
   /** Called when this process's rank changes (metric labels follow the rank). */
   onRank?: (rank: number, generation: number) => void;
 }
@@ -380,6 +385,8 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
     const t2 = performance.now();
     for (let i = 0; i < grads.length; i++) reduceBuf[i] = grads[i] / accum;
     reduceBuf[params.size] = lmSum / accum;
+    if (ctx.injectNonFinite?.rank === g.rank && ctx.injectNonFinite.steps.includes(state.step))
+      reduceBuf[0] = NaN;
     reduceBuf[params.size + 1] = clsSum / accum;
     reduceBuf[params.size + 2] = ctx.stop.aborted ? 1 : 0;
     await collective.allReduce(reduceBuf, "sum");

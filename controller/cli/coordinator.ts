@@ -1,0 +1,86 @@
+// `radfleet coordinator`: a run's coordinator as its own process, as the Kubernetes controller
+// launches it (one pod per run behind the run's headless Service). It exits 0 once every worker
+// of the run has left done — which the controller reads as Succeeded — and 1 when one failed.
+import { parseArgs } from "node:util";
+import { createLogger } from "../../common/log.js";
+import { collectProcessMetrics, newRegistry, serveMetrics } from "../../common/metrics.js";
+import { loadRunSpecFile } from "../../common/spec/index.js";
+import { startCoordinator } from "../coordinator/index.js";
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      run: { type: "string" },
+      spec: { type: "string" },
+      port: { type: "string", default: "7070" },
+      "metrics-port": { type: "string", default: "9464" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(
+      "usage: radfleet coordinator --run NAME --spec SPEC.yaml [--port 7070] [--metrics-port 9464]\n\nThe run token comes from RADFLEET_TOKEN.",
+    );
+    return 0;
+  }
+  const runId = values.run ?? process.env.RADFLEET_RUN_ID;
+  const token = process.env.RADFLEET_TOKEN;
+  const problems = [];
+  if (!runId) problems.push("--run (or RADFLEET_RUN_ID): required");
+  if (!values.spec) problems.push("--spec: required");
+  if (!token) problems.push("RADFLEET_TOKEN: required, not set");
+  const port = Number(values.port);
+  const metricsPort = Number(values["metrics-port"]);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    problems.push(`--port: expected a port number, got ${values.port}`);
+  if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)
+    problems.push(`--metrics-port: expected a port number, got ${values["metrics-port"]}`);
+  if (problems.length) {
+    console.error(`radfleet coordinator:\n  ${problems.join("\n  ")}`);
+    return 2;
+  }
+  const { spec } = await loadRunSpecFile(values.spec!);
+  const log = createLogger({ context: { component: "coordinator", runId } });
+  const registry = newRegistry({ run: runId! });
+  collectProcessMetrics(registry);
+  const c = await startCoordinator({
+    address: `0.0.0.0:${port}`,
+    registry,
+    logger: log,
+    runId: runId!,
+    token: token!,
+    minWorkers: spec.replicas.min,
+    maxWorkers: spec.replicas.max,
+    joinTimeoutMs: spec.rendezvous.joinTimeoutSeconds * 1000,
+    lastCallMs: spec.rendezvous.lastCallSeconds * 1000,
+    heartbeatIntervalMs: spec.rendezvous.heartbeatIntervalSeconds * 1000,
+    heartbeatTimeoutMs: spec.rendezvous.heartbeatTimeoutSeconds * 1000,
+    natsUrl: spec.nats.url,
+    keepCheckpoints: spec.checkpoint.keep,
+  });
+  const metrics = await serveMetrics(registry, metricsPort);
+  log.info("coordinator_serving", { address: c.address, metricsPort: metrics.port });
+  const outcome = await new Promise<number>((resolve) => {
+    const done = new Set<string>();
+    let expected: string[] | undefined;
+    c.run.onLeave((workerId, reason, message) => {
+      if (reason === "failed") {
+        log.error("run_failed", { workerId, message });
+        resolve(1);
+      } else if (reason === "done") {
+        // Workers leave done only after the final barrier, so the members of the generation at the
+        // first such leave are the ones to wait for (listeners run before the generation ends).
+        expected ??= c.run.members().map((m) => m.workerId);
+        done.add(workerId);
+        if (expected.every((m) => done.has(m))) resolve(0);
+      }
+    });
+    const stop = () => resolve(143);
+    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop);
+  });
+  await metrics.close();
+  await c.close();
+  return outcome;
+}

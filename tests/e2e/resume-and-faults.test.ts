@@ -1,0 +1,112 @@
+// Exact resume across a stop (Ctrl-C) on both checkpoint stores, with the run's state in a real
+// NATS server's KV bucket; and non-finite steps skipped on every rank, then failing the run.
+import { readFile } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
+import { waitFor } from "../helpers/ports.js";
+import { progress, radfleet, synthData, workerLogs, writeSpec } from "./helpers.js";
+
+let root: string;
+let data: string;
+let nats: NatsServer;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), "radfleet-resume-"));
+  data = join(root, "data");
+  await synthData(data);
+  nats = await startNatsServer();
+}, 120_000);
+
+afterAll(async () => {
+  await nats?.stop();
+});
+
+async function adapterBytes(runDir: string): Promise<Buffer> {
+  return readFile(join(runDir, "adapter", "adapter_model.safetensors"));
+}
+
+for (const store of ["directory", "nats"] as const) {
+  describe(`exact resume with the ${store} checkpoint store`, () => {
+    it("a run stopped mid-way and resumed ends bit-identical to an uninterrupted one", async () => {
+      const spec = join(root, `spec-${store}.yaml`);
+      const storeLine =
+        store === "nats"
+          ? `checkpoint: { interval: 100, store: { type: nats, bucket: ckpt-${store} } }`
+          : "checkpoint: { interval: 100 }";
+      await writeSpec(spec, data, [storeLine], 12);
+      const cleanDir = join(root, `clean-${store}`);
+      const clean = await radfleet([
+        "run",
+        spec,
+        "--name",
+        `clean-${store}`,
+        "--run-dir",
+        cleanDir,
+        "--nats",
+        nats.url,
+        "--quiet",
+      ]).done;
+      expect(clean.code, clean.out).toBe(0);
+
+      // Stop after step 5 with Ctrl-C: the workers agree to stop after the same step and commit a
+      // final checkpoint there (the interval of 100 never triggers one by itself).
+      const dir = join(root, `stopped-${store}`);
+      const name = `resumed-${store}`;
+      const first = radfleet(["run", spec, "--name", name, "--run-dir", dir, "--nats", nats.url, "--quiet"]);
+      await waitFor("step 5", async () => (await progress(dir)).some((x) => x.step >= 5), 200_000, 50);
+      process.kill(first.pid, "SIGINT");
+      const stopped = await first.done;
+      expect(stopped.code, stopped.out).toBe(130);
+      const stoppedAt = (await progress(dir)).at(-1)!.step;
+      expect(stoppedAt).toBeGreaterThanOrEqual(5);
+      expect(stoppedAt).toBeLessThan(12);
+
+      // Same run name and NATS server: the new coordinator resumes the run state from KV and hands
+      // the trainers the checkpoint committed at the stop.
+      const second = await radfleet([
+        "run",
+        spec,
+        "--name",
+        name,
+        "--run-dir",
+        dir,
+        "--nats",
+        nats.url,
+        "--quiet",
+      ]).done;
+      expect(second.code, second.out).toBe(0);
+      const logs = await workerLogs(dir);
+      expect(logs).toMatch(new RegExp(`"event":"checkpoint_restored"[^\\n]*"step":${stoppedAt}`));
+      expect((await adapterBytes(dir)).equals(await adapterBytes(cleanDir))).toBe(true);
+    }, 400_000);
+  });
+}
+
+describe("non-finite losses", () => {
+  it("a NaN on one rank skips the step on every rank and is counted; too many in a row fail the run", async () => {
+    const spec = join(root, "spec-nan.yaml");
+    await writeSpec(spec, data, ["checkpoint: { interval: 100 }"], 8);
+    // One NaN at step 3: skipped, training continues to the end.
+    const okDir = join(root, "nan-once");
+    const ok = await radfleet(["run", spec, "--run-dir", okDir, "--quiet"], {
+      RADFLEET_INJECT_NONFINITE: "1:3",
+    }).done;
+    expect(ok.code, ok.out).toBe(0);
+    const logs = await workerLogs(okDir);
+    // Both ranks see the non-finite reduced gradient and skip step 3 together.
+    expect(logs.match(/"event":"nonfinite_step_skipped"[^\n]*"step":3/g)).toHaveLength(2);
+    expect(logs).not.toMatch(/diverged/);
+
+    // maxNonFiniteSteps is 2: NaN at steps 2 and 3 fails the run with the reason, no restarts.
+    const failDir = join(root, "nan-twice");
+    const failed = await radfleet(["run", spec, "--run-dir", failDir, "--quiet"], {
+      RADFLEET_INJECT_NONFINITE: "0:2,3",
+    }).done;
+    expect(failed.code).toBe(1);
+    expect(failed.out).toMatch(/failed permanently/);
+    expect(await workerLogs(failDir)).toMatch(/2 consecutive steps had a non-finite loss or gradient/);
+  }, 300_000);
+});
