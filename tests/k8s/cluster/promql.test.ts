@@ -74,7 +74,7 @@ beforeAll(async () => {
   m.restarts.inc();
   m.ckptLast.set(w, Date.now() / 1000);
   for (const metric of [
-    "rougeL_f",
+    "rougeL_rouge_score_f",
     "clinical_f1_micro_14",
     "fully_accurate_rate",
     "hallucination_rate",
