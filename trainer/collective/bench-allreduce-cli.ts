@@ -1,0 +1,242 @@
+// `radfleet bench allreduce`: an nccl-tests style benchmark of the ring all-reduce between N worker
+// processes on this machine. Per size it prints the mean time per operation, algbw = size / time,
+// busbw = algbw * 2(N-1)/N (the per-link bandwidth the ring needs: each rank sends and receives
+// 2(N-1)/N of the data; see nccl-tests doc/PERFORMANCE.md), and a raw TCP baseline measured in the
+// same run between the same processes with the same ring pattern, so busbw / baseline says how much
+// of the socket's speed the collective keeps.
+
+import { fork, type ChildProcess } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import type { BenchPlan, SizeResult } from "./bench-worker.js";
+
+const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), "bench-worker.ts");
+
+const USAGE = `usage: radfleet bench allreduce [--workers N] [--sizes 1MiB,16MiB,64MiB] [--iters K] [--warmup W]
+                                [--compression none|fp16] [--timeout-ms MS] [--json]
+  --workers      worker processes on this machine (default 2)
+  --sizes        comma-separated byte sizes; suffixes B, KiB, MiB, GiB (default 1MiB,16MiB,64MiB)
+  --iters        timed operations per size (default 10)
+  --warmup       untimed operations per size before timing (default 2)
+  --compression  all-reduce wire format (default none)
+  --timeout-ms   collective failure bound (default 5000)
+  --json         one JSON object per size on stdout instead of the table`;
+
+const UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kib: 1024,
+  kb: 1024,
+  m: 1 << 20,
+  mib: 1 << 20,
+  mb: 1 << 20,
+  g: 1 << 30,
+  gib: 1 << 30,
+  gb: 1 << 30,
+};
+
+export function parseSize(s: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(s);
+  const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
+  if (!m || unit === undefined)
+    throw new Error(`--sizes: cannot read ${JSON.stringify(s)}; expected e.g. 4096, 1MiB, 64MiB`);
+  const bytes = Math.floor((Number(m[1]) * unit) / 4) * 4;
+  if (bytes < 4) throw new Error(`--sizes: ${JSON.stringify(s)} is less than one float32 (4 bytes)`);
+  return bytes;
+}
+
+export interface BenchRow {
+  size: number;
+  count: number;
+  workers: number;
+  time_ms: number;
+  algbw_GBps: number;
+  busbw_GBps: number;
+  tcp_baseline_GBps: number;
+  busbw_over_baseline: number;
+  wrong: number;
+}
+
+export function toRow(r: SizeResult, n: number): BenchRow {
+  const algbw = r.bytes / r.seconds / 1e9;
+  const busbw = n > 1 ? (algbw * 2 * (n - 1)) / n : algbw;
+  const base = r.bytes / r.rawSeconds / 1e9;
+  const round = (x: number, d: number): number => Number(x.toFixed(d));
+  return {
+    size: r.bytes,
+    count: r.bytes / 4,
+    workers: n,
+    time_ms: round(r.seconds * 1000, 3),
+    algbw_GBps: round(algbw, 3),
+    busbw_GBps: round(busbw, 3),
+    tcp_baseline_GBps: round(base, 3),
+    busbw_over_baseline: round(busbw / base, 3),
+    wrong: r.wrong,
+  };
+}
+
+function nextMessage<T>(child: ChildProcess, signal: AbortSignal): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const cleanup = (): void => {
+      child.off("message", onMsg);
+      child.off("exit", onExit);
+      signal.removeEventListener("abort", onAbort);
+    };
+    const onMsg = (m: T): void => {
+      cleanup();
+      resolve(m);
+    };
+    const onExit = (code: number | null, sig: string | null): void => {
+      cleanup();
+      reject(new Error(`bench worker ${child.pid} exited (code ${code}, signal ${sig}) before answering`));
+    };
+    const onAbort = (): void => {
+      cleanup();
+      reject(signal.reason);
+    };
+    child.on("message", onMsg);
+    child.on("exit", onExit);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+export async function runBench(
+  opts: {
+    workers: number;
+    sizes: number[];
+    iters: number;
+    warmup: number;
+    compression: "none" | "fp16";
+    timeoutMs: number;
+  },
+  signal: AbortSignal,
+): Promise<BenchRow[]> {
+  const children = Array.from({ length: opts.workers }, () =>
+    fork(WORKER, [], {
+      execArgv: [
+        "--import",
+        "tsx",
+        ...(process.env.RADFLEET_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean),
+      ],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    }),
+  );
+  try {
+    const hellos = await Promise.all(
+      children.map((c) => nextMessage<{ address: string; rawAddress: string }>(c, signal)),
+    );
+    const peers = hellos.map((h) => h.address);
+    const rawPeers = hellos.map((h) => h.rawAddress);
+    const answers = children.map((c) => nextMessage<{ results?: SizeResult[]; error?: string }>(c, signal));
+    children.forEach((c, rank) => {
+      const plan: BenchPlan = { rank, worldSize: opts.workers, peers, rawPeers, ...opts };
+      c.send({ plan });
+    });
+    const replies = await Promise.all(answers);
+    const failed = replies.flatMap((r, rank) => (r.error !== undefined ? [`rank ${rank}: ${r.error}`] : []));
+    if (failed.length > 0) throw new Error(`bench workers failed: ${failed.join("; ")}`);
+    return replies[0].results!.map((r) => toRow(r, opts.workers));
+  } finally {
+    // Workers exit on their own after answering; give them a moment, then make sure.
+    const alive = (c: ChildProcess): boolean => c.exitCode === null && c.signalCode === null;
+    await Promise.all(
+      children.map((c) =>
+        alive(c)
+          ? new Promise<void>((resolve) => {
+              const t = setTimeout(resolve, 2000);
+              c.once("exit", () => {
+                clearTimeout(t);
+                resolve();
+              });
+            })
+          : undefined,
+      ),
+    );
+    for (const c of children) if (alive(c)) c.kill("SIGKILL");
+  }
+}
+
+function table(rows: BenchRow[], o: { workers: number; iters: number; compression: string }): string {
+  const pad = (s: string | number, w: number): string => String(s).padStart(w);
+  const lines = [
+    `# radfleet bench allreduce: ${o.workers} workers, float32 sum, ${o.iters} iters, compression ${o.compression}, ring over TCP`,
+    `# busbw = algbw * 2(N-1)/N; tcp = raw TCP ring stream between the same processes, same run, interleaved; medians`,
+    `#${pad("size(B)", 12)}${pad("count", 11)}${pad("time(ms)", 11)}${pad("algbw(GB/s)", 13)}${pad("busbw(GB/s)", 13)}${pad("tcp(GB/s)", 11)}${pad("busbw/tcp", 11)}${pad("#wrong", 8)}`,
+  ];
+  for (const r of rows) {
+    lines.push(
+      ` ${pad(r.size, 12)}${pad(r.count, 11)}${pad(r.time_ms.toFixed(2), 11)}${pad(r.algbw_GBps.toFixed(3), 13)}${pad(r.busbw_GBps.toFixed(3), 13)}${pad(r.tcp_baseline_GBps.toFixed(3), 11)}${pad(r.busbw_over_baseline.toFixed(2), 11)}${pad(r.wrong, 8)}`,
+    );
+  }
+  return lines.join("\n");
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        workers: { type: "string", default: "2" },
+        sizes: { type: "string", default: "1MiB,16MiB,64MiB" },
+        iters: { type: "string", default: "10" },
+        warmup: { type: "string", default: "2" },
+        compression: { type: "string", default: "none" },
+        "timeout-ms": { type: "string", default: "5000" },
+        json: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(USAGE + "\n");
+    return 0;
+  }
+  const int = (name: string, v: string, min: number): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min)
+      throw new Error(`--${name}: expected an integer >= ${min}, got ${JSON.stringify(v)}`);
+    return n;
+  };
+  let opts;
+  try {
+    const compression = values.compression;
+    if (compression !== "none" && compression !== "fp16") {
+      throw new Error(`--compression: expected none or fp16, got ${JSON.stringify(compression)}`);
+    }
+    opts = {
+      workers: int("workers", values.workers, 1),
+      sizes: values.sizes.split(",").map(parseSize),
+      iters: int("iters", values.iters, 1),
+      warmup: int("warmup", values.warmup, 0),
+      compression: compression as "none" | "fp16",
+      timeoutMs: int("timeout-ms", values["timeout-ms"], 1),
+    };
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  // Generous overall bound: a broken run must end, a slow machine must not be cut short.
+  const totalBytes = opts.sizes.reduce((s, b) => s + b, 0) * (opts.iters + opts.warmup) * 2;
+  const budgetMs = 60_000 + (totalBytes / 20e6) * 1000;
+  const signal = AbortSignal.timeout(Math.ceil(budgetMs));
+  try {
+    const rows = await runBench(opts, signal);
+    if (values.json) for (const r of rows) process.stdout.write(JSON.stringify(r) + "\n");
+    else
+      process.stdout.write(
+        table(rows, { workers: opts.workers, iters: opts.iters, compression: opts.compression }) + "\n",
+      );
+    return rows.some((r) => r.wrong > 0) ? 1 : 0;
+  } catch (err) {
+    process.stderr.write(`bench allreduce failed: ${(err as Error).message}\n`);
+    return 1;
+  }
+}

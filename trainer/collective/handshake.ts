@@ -1,0 +1,185 @@
+// The first bytes on every data-plane connection. The dialing rank says who it is and which
+// generation it belongs to; the accepting side answers with one status byte. Nothing else is sent
+// until the answer arrives, so a connection from a stale generation never carries data.
+//
+// Hello (20 bytes, little endian): "RFCL" | u32 version | u32 generation | u32 from rank | u32 world size
+
+import net from "node:net";
+import { CollectiveError } from "./errors.js";
+
+export const HELLO_BYTES = 20;
+const MAGIC = 0x4c434652; // "RFCL" read as u32 LE
+const VERSION = 1;
+
+export const Ack = { accepted: 1, staleGeneration: 2, refused: 3 } as const;
+
+export interface Hello {
+  generation: number;
+  fromRank: number;
+  worldSize: number;
+}
+
+export function encodeHello(h: Hello): Buffer {
+  const b = Buffer.allocUnsafe(HELLO_BYTES);
+  b.writeUInt32LE(MAGIC, 0);
+  b.writeUInt32LE(VERSION, 4);
+  b.writeUInt32LE(h.generation >>> 0, 8);
+  b.writeUInt32LE(h.fromRank, 12);
+  b.writeUInt32LE(h.worldSize, 16);
+  return b;
+}
+
+/** Parses a hello; returns a reason string when it is not one. */
+export function decodeHello(b: Buffer): Hello | string {
+  if (b.length !== HELLO_BYTES) return `expected ${HELLO_BYTES} bytes, got ${b.length}`;
+  if (b.readUInt32LE(0) !== MAGIC) return "bad magic (not a radfleet collective peer)";
+  const version = b.readUInt32LE(4);
+  if (version !== VERSION) return `protocol version ${version}, this build speaks ${VERSION}`;
+  return { generation: b.readUInt32LE(8), fromRank: b.readUInt32LE(12), worldSize: b.readUInt32LE(16) };
+}
+
+export function parseAddress(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(":");
+  const port = Number(address.slice(i + 1));
+  let host = address.slice(0, i);
+  if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
+  if (i <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
+    throw new CollectiveError("PROTOCOL", `peer address ${JSON.stringify(address)}: expected "host:port"`);
+  }
+  return { host, port };
+}
+
+/**
+ * A dialed socket whose reads land in one reused buffer (`onread`): no Buffer per read, larger
+ * reads, no garbage. `onChunk` sees each read's bytes and must consume them before returning.
+ */
+export interface ReadingSocket {
+  socket: net.Socket;
+  onChunk: (chunk: Uint8Array) => void;
+  /** Bytes that arrived after the hello was accepted but before the links took over (copies). */
+  early: Uint8Array[];
+}
+
+const READ_BUFFER_BYTES = 4 << 20;
+
+function connectOnce(host: string, port: number, signal: AbortSignal): Promise<ReadingSocket> {
+  return new Promise((resolve, reject) => {
+    const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    const rs: ReadingSocket = { socket: undefined as unknown as net.Socket, onChunk: () => {}, early: [] };
+    const socket = net.connect({
+      host,
+      port,
+      noDelay: true,
+      onread: {
+        buffer,
+        callback: (n: number, buf: Uint8Array): boolean => {
+          rs.onChunk(buf.subarray(0, n));
+          return true;
+        },
+      },
+    });
+    rs.socket = socket;
+    const onAbort = (): void => {
+      socket.destroy();
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    socket.once("connect", () => {
+      signal.removeEventListener("abort", onAbort);
+      socket.removeAllListeners("error");
+      resolve(rs);
+    });
+    socket.once("error", (err) => {
+      signal.removeEventListener("abort", onAbort);
+      socket.destroy();
+      reject(err);
+    });
+  });
+}
+
+function readAck(rs: ReadingSocket, signal: AbortSignal): Promise<number> {
+  const socket = rs.socket;
+  return new Promise((resolve, reject) => {
+    const cleanup = (): void => {
+      rs.onChunk = () => {};
+      socket.off("close", onClose);
+      signal.removeEventListener("abort", onAbort);
+    };
+    const onData = (chunk: Uint8Array): void => {
+      cleanup();
+      if (chunk.length !== 1)
+        reject(new Error(`expected a 1-byte answer to hello, got ${chunk.length} bytes`));
+      else resolve(chunk[0]);
+    };
+    const onClose = (): void => {
+      cleanup();
+      reject(new Error("peer closed the connection before answering hello"));
+    };
+    const onAbort = (): void => {
+      cleanup();
+      reject(signal.reason);
+    };
+    rs.onChunk = onData;
+    socket.on("close", onClose);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/**
+ * Connects to `address` (the left neighbour: data flows towards the dialing end, which reads into
+ * its own reused buffer), retrying refused connections until `signal` aborts (the caller's connect
+ * deadline), and completes the hello. Returns the socket, ready to carry frames.
+ */
+export async function dialPeer(
+  address: string,
+  hello: Hello,
+  toRank: number,
+  signal: AbortSignal,
+): Promise<ReadingSocket> {
+  const { host, port } = parseAddress(address);
+  let lastErr: unknown;
+  while (!signal.aborted) {
+    let rs: ReadingSocket;
+    try {
+      rs = await connectOnce(host, port, signal);
+    } catch (err) {
+      lastErr = err;
+      if (signal.aborted) break;
+      await new Promise((r) => setTimeout(r, 100));
+      continue;
+    }
+    const socket = rs.socket;
+    socket.on("error", () => {}); // reported through "close" by the owner
+    socket.write(encodeHello(hello));
+    let ack: number;
+    try {
+      ack = await readAck(rs, signal);
+    } catch (err) {
+      socket.destroy();
+      if (signal.aborted) break;
+      throw new CollectiveError(
+        "PEER_LOST",
+        `rank ${toRank} at ${address}: ${(err as Error).message}`,
+        toRank,
+      );
+    }
+    if (ack === Ack.accepted) {
+      // The left neighbour may start its first operation before this rank's other link is up.
+      rs.onChunk = (chunk) => void rs.early.push(Uint8Array.from(chunk));
+      return rs;
+    }
+    socket.destroy();
+    const why =
+      ack === Ack.staleGeneration
+        ? `generation ${hello.generation} is older than the peer's; this rank must re-rendezvous`
+        : `the peer refused rank ${hello.fromRank} (world size ${hello.worldSize}); rendezvous data disagree`;
+    throw new CollectiveError("PROTOCOL", `rank ${toRank} at ${address}: ${why}`, toRank);
+  }
+  const reason = signal.reason instanceof CollectiveError ? signal.reason : undefined;
+  if (reason) throw reason;
+  throw new CollectiveError(
+    "TIMEOUT",
+    `could not connect to rank ${toRank} at ${address}: ${String((lastErr as Error | undefined)?.message ?? "no answer")}; check that the peer is up and the address is reachable`,
+    toRank,
+  );
+}
