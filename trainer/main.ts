@@ -95,7 +95,11 @@ export async function run(argv: string[]): Promise<number> {
       return EXIT_PERMANENT_FAILURE;
     }
     await coordination.leave(outcome.status);
-    log.info("trainer_exit", { status: outcome.status, step: outcome.step });
+    log.info("trainer_exit", {
+      status: outcome.status,
+      step: outcome.step,
+      maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    });
     return 0;
   } finally {
     await coordination.close().catch(() => {});

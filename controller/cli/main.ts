@@ -55,6 +55,10 @@ const COMMANDS: Record<string, Command> = {
 
 const GROUPS: Record<string, Record<string, Command>> = {
   bench: {
+    train: {
+      summary: "training samples/s with 1 and N workers, scaling, step-time split, MFU",
+      load: () => import("../../trainer/train/bench-train-cli.js"),
+    },
     allreduce: {
       summary: "ring all-reduce bandwidth vs raw TCP, like nccl-tests",
       load: () => import("../../trainer/collective/bench-allreduce-cli.js"),

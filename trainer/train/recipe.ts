@@ -13,7 +13,7 @@ import type { Logger } from "../../common/log.js";
 import type { RunSpec } from "../../common/spec/index.js";
 import { Collective, CollectiveError, type CollectiveListener } from "../collective/index.js";
 import { loadDataset, loadImage, ShardedSampler, type Example, type SamplerState } from "../data/index.js";
-import { buildModel, buildPrompt, TINY_BASE_DIR, type VlmModel } from "../model/index.js";
+import { buildModel, buildPrompt, countParameters, TINY_BASE_DIR, type VlmModel } from "../model/index.js";
 import { evaluate, headline, writeEvalReport, type EvalRecord } from "../eval/index.js";
 import { CheckpointCorruptError, checkpointKey, type CheckpointStore } from "../checkpoint/store.js";
 import { decodeCheckpoint, encodeCheckpoint, type TrainerState } from "../checkpoint/checkpoint.js";
@@ -119,10 +119,15 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
   const initialParams = params.read();
   const totalSteps = totalStepsOf(spec, trainSet.length);
   metrics.totalSteps.set(totalSteps);
-  log.info("model_ready", { trainableParameters: params.size, totalSteps });
 
   const tok = model.tokenizer;
   const prompt = buildPrompt(tok, { numImageTokens: model.numImageTokens });
+  log.info("model_ready", {
+    trainableParameters: params.size,
+    totalParameters: countParameters(model.config).total,
+    sequenceLength: prompt.length + spec.data.maxReportTokens + 1,
+    totalSteps,
+  });
   const imageOpts = {
     size: spec.data.imageSize,
     cacheDir: spec.data.cacheDir ?? join(spec.data.path, ".cache"),
@@ -460,7 +465,21 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
         lastCheckpointStep: state.lastCheckpointStep,
         phase: "training",
       });
-    log.info("step", { step: state.step, loss, lmLoss, clsLoss, lr, seconds: Number(seconds.toFixed(4)) });
+    const ms = (x: number) => Number(x.toFixed(2));
+    log.info("step", {
+      step: state.step,
+      loss,
+      lmLoss,
+      clsLoss,
+      lr,
+      seconds: Number(seconds.toFixed(4)),
+      phasesMs: {
+        data: ms(tData),
+        forwardBackward: ms(tCompute),
+        allreduce: ms(t3 - t2),
+        optimizer: ms(t4 - t3),
+      },
+    });
     return { stop };
   }
 
