@@ -127,7 +127,12 @@ export function generateGreedy(
     let logits = stepper.start(rows);
     for (let t = 0; t < o.maxNewTokens; t++) {
       for (let b = 0; b < B; b++) {
-        if (done[b]) continue;
+        // Finished rows keep being fed their last token so every row grows by one per step and the
+        // batch (and its key/value cache) stays rectangular.
+        if (done[b]) {
+          rows[b].push(rows[b][rows[b].length - 1]);
+          continue;
+        }
         penalise(logits[b], rows[b], o.repetitionPenalty ?? 1);
         let best = 0;
         for (let i = 1; i < logits[b].length; i++) if (logits[b][i] > logits[b][best]) best = i;
@@ -135,9 +140,6 @@ export function generateGreedy(
         else out[b].push(best);
         rows[b].push(best);
       }
-      // Finished rows keep being fed their stop token so the batch stays rectangular.
-      for (let b = 0; b < B; b++)
-        if (done[b] && rows[b].length < rows[0].length) rows[b].push(rows[b][rows[b].length - 1]);
       if (done.every(Boolean) || t === o.maxNewTokens - 1) break;
       logits = stepper.next(rows, identity);
     }
