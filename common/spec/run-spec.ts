@@ -154,7 +154,7 @@ const training = object(
     steps: optional(
       int({
         min: 1,
-        description: "Optimizer steps; exclusive with epochs. Default 120 when neither is set.",
+        description: "Optimizer steps; exclusive with epochs. Default 300 when neither is set.",
       }),
     ),
     epochs: optional(int({ min: 1, description: "Passes over the training split; exclusive with steps." })),

@@ -70,7 +70,7 @@ export function totalStepsOf(spec: RunSpec, trainSize: number): number {
     const perStep = spec.replicas.max * spec.training.batchSize * spec.training.gradAccum;
     return Math.max(1, Math.floor((spec.training.epochs * trainSize) / perStep));
   }
-  return 120;
+  return 300;
 }
 
 interface RunState {
