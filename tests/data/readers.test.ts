@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHEXPERT_LABELS, labelIndex } from "../../common/chexpert.js";
 import { DataError, loadDataset, synthesize } from "../../trainer/data/index.js";
 
-const IU_ROOT = "/work/shared/data/iu-xray";
+const IU_ROOT = new URL("../fixtures/iu-xray", import.meta.url).pathname;
 let dir: string;
 
 beforeAll(async () => {

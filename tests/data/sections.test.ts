@@ -55,7 +55,7 @@ describe("extractSections", () => {
 
   it("finds a findings or impression section in each of the 296 real IU X-ray reports, matching the published sections", () => {
     const reports = JSON.parse(
-      readFileSync("/work/shared/data/iu-xray/reports-valid.json", "utf8"),
+      readFileSync(new URL("../fixtures/iu-xray/reports-valid.json", import.meta.url), "utf8"),
     ) as Record<string, { report: string; section_findings: string; section_impression: string }>;
     const entries = Object.entries(reports);
     expect(entries.length).toBe(296);
