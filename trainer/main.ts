@@ -13,7 +13,7 @@ import type { CheckpointStore } from "./checkpoint/store.js";
 import { CollectiveListener } from "./collective/index.js";
 import { connectCoordination } from "./train/coordination-grpc.js";
 import { trainerMetrics } from "./train/metrics.js";
-import { runRecipe } from "./train/recipe.js";
+import { runRecipe, TrainingFailure } from "./train/recipe.js";
 
 export const EXIT_PERMANENT_FAILURE = 3;
 
@@ -101,6 +101,16 @@ export async function run(argv: string[]): Promise<number> {
       maxRssBytes: process.resourceUsage().maxRSS * 1024,
     });
     return 0;
+  } catch (err) {
+    // A failure at setup that a restart cannot fix (a spec the data or model contradicts) must not
+    // be retried by the launcher.
+    if (err instanceof TrainingFailure) {
+      log.error("run_failed", { reason: err.message });
+      await coordination.leave("failed", err.message).catch(() => {});
+      console.error(`radfleet trainer: ${err.message}`);
+      return EXIT_PERMANENT_FAILURE;
+    }
+    throw err;
   } finally {
     await coordination.close().catch(() => {});
     await store.close().catch(() => {});

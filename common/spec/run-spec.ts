@@ -40,6 +40,11 @@ const model = object(
       default: "tiny",
       description: "Built-in architecture; ignored for weights when `path` is set.",
     }),
+    init: oneOf(["pretrained", "random"] as const, {
+      default: "pretrained",
+      description:
+        "pretrained: the weights at path (for preset tiny without a path, the shipped tiny base); random: a seeded random tiny model (tests, ablations from scratch).",
+    }),
     path: optional(
       str({
         minLength: 1,

@@ -63,7 +63,8 @@ export async function writeSpec(
     path,
     [
       `data: { path: ${dataDir}, imageSize: 32, maxReportTokens: 32 }`,
-      "model: { lora: { r: 4, dropout: 0.1 } }",
+      // A seeded random tiny model at 32 px keeps these runs fast (the shipped base takes 64 px).
+      "model: { init: random, lora: { r: 4, dropout: 0.1 } }",
       `training: { steps: ${steps}, batchSize: 2, learningRate: 0.003, warmupSteps: 2, verifyEvery: 2, maxNonFiniteSteps: 2 }`,
       "evaluation: { maxSamples: 4, generation: { maxNewTokens: 12 } }",
       // min = max = 2: a lost worker is waited for, so a recovered run repeats an uninterrupted one.

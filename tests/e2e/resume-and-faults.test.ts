@@ -9,6 +9,9 @@ import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
 import { waitFor } from "../helpers/ports.js";
 import { progress, radfleet, synthData, workerLogs, writeSpec } from "./helpers.js";
 
+/** Long enough that Ctrl-C after step 5 lands well before the end (a step takes ~0.2 s here). */
+const STEPS = 40;
+
 let root: string;
 let data: string;
 let nats: NatsServer;
@@ -36,7 +39,7 @@ for (const store of ["directory", "nats"] as const) {
         store === "nats"
           ? `checkpoint: { interval: 100, store: { type: nats, bucket: ckpt-${store} } }`
           : "checkpoint: { interval: 100 }";
-      await writeSpec(spec, data, [storeLine], 12);
+      await writeSpec(spec, data, [storeLine], STEPS);
       const cleanDir = join(root, `clean-${store}`);
       const clean = await radfleet([
         "run",
@@ -62,7 +65,7 @@ for (const store of ["directory", "nats"] as const) {
       expect(stopped.code, stopped.out).toBe(130);
       const stoppedAt = (await progress(dir)).at(-1)!.step;
       expect(stoppedAt).toBeGreaterThanOrEqual(5);
-      expect(stoppedAt).toBeLessThan(12);
+      expect(stoppedAt).toBeLessThan(STEPS);
 
       // Same run name and NATS server: the new coordinator resumes the run state from KV and hands
       // the trainers the checkpoint committed at the stop.

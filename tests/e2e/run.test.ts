@@ -1,7 +1,7 @@
 // End to end: `radfleet run` with two real trainer processes, a real coordinator on loopback and
 // a synthetic data set on disk; then the same run with a trainer SIGKILLed mid-run.
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, readdir } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -16,7 +16,7 @@ beforeAll(async () => {
   const data = join(root, "data");
   await synthData(data);
   specPath = join(root, "spec.yaml");
-  await writeSpec(specPath, data, ["checkpoint: { interval: 4, keep: 2 }"]);
+  await writeSpec(specPath, data, ["checkpoint: { interval: 4, keep: 2 }"], 16);
 }, 120_000);
 
 describe("radfleet run, two workers", () => {
@@ -28,19 +28,19 @@ describe("radfleet run, two workers", () => {
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/fully accurate/);
     const p = await progress(cleanDir);
-    expect(p.at(-1)!.step).toBe(10);
+    expect(p.at(-1)!.step).toBe(16);
     expect(p.at(-1)!.loss).toBeLessThan(p[0].loss);
-    // Retention keeps the last two committed checkpoints (steps 8 and 10).
+    // Retention keeps the last two committed checkpoints (steps 12 and 16).
     expect((await readdir(join(cleanDir, "checkpoints"))).sort()).toEqual([
-      "step-000000008",
-      "step-000000010",
+      "step-000000012",
+      "step-000000016",
     ]);
     const report = JSON.parse(await readFile(join(cleanDir, "eval", "final", "report.json"), "utf8"));
     expect(report.count).toBe(4);
     expect(existsSync(join(cleanDir, "adapter", "adapter_model.safetensors"))).toBe(true);
     const logs = await workerLogs(cleanDir);
     expect(logs).not.toMatch(/diverged/);
-    expect(logs.match(/"event":"checkpoint_committed"/g)).toHaveLength(3); // steps 4, 8 and 10, by rank 0
+    expect(logs.match(/"event":"checkpoint_committed"/g)).toHaveLength(4); // steps 4, 8, 12 and 16, by rank 0
   }, 300_000);
 
   it("recovers from a SIGKILLed trainer and ends with the same adapter as the uninterrupted run", async () => {
@@ -53,13 +53,33 @@ describe("radfleet run, two workers", () => {
     const r = await run.done;
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/1 worker restart/);
-    expect((await progress(dir)).at(-1)!.step).toBe(10);
+    expect((await progress(dir)).at(-1)!.step).toBe(16);
     const logs = await workerLogs(dir);
     expect(logs).toMatch(/"event":"generation_lost"/);
-    // Both the survivor and the replacement resume from the checkpoint committed at step 4.
-    expect(logs.match(/"event":"checkpoint_restored"[^\n]*"step":4/g)).toHaveLength(2);
+    // Both the survivor and the replacement resume from the same committed checkpoint.
+    const restored = [...logs.matchAll(/"event":"checkpoint_restored"[^\n]*"step":(\d+)/g)].map((m) =>
+      Number(m[1]),
+    );
+    expect(restored).toHaveLength(2);
+    expect(restored[0]).toBe(restored[1]);
+    expect(restored[0]).toBeGreaterThanOrEqual(4);
     const clean = await readFile(join(cleanDir, "adapter", "adapter_model.safetensors"));
     const recovered = await readFile(join(dir, "adapter", "adapter_model.safetensors"));
     expect(recovered.equals(clean)).toBe(true);
   }, 300_000);
+});
+
+describe("radfleet run refuses what no restart can fix", () => {
+  it("a spec the shipped base contradicts fails once, with the reason, without restarts", async () => {
+    const spec = join(root, "bad-size.yaml");
+    await writeFile(spec, `data: { path: ${join(root, "data")}, imageSize: 32 }\ntraining: { steps: 2 }\n`);
+    const dir = join(root, "bad-size");
+    const r = await radfleet(["run", spec, "--run-dir", dir, "--quiet"]).done;
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/failed permanently/);
+    expect(await workerLogs(dir)).toMatch(
+      /spec.data.imageSize is 32 but the model's vision tower takes 64x64 images/,
+    );
+    expect(r.out).not.toMatch(/restarting/);
+  }, 120_000);
 });

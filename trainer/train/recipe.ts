@@ -97,9 +97,16 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
   log.info("data_loaded", { train: trainSet.length, validate: valSet.length, skipped: dataset.skipped });
 
   // The tiny preset without a path uses the shipped base (models/tiny-base, made by `radfleet
-  // pretrain`) when present, else a seeded random model whose vocabulary covers the training reports.
+  // pretrain`); with model.init random (or no shipped base) a seeded random model whose vocabulary
+  // covers the training reports.
+  if (spec.model.init === "random" && spec.model.path) {
+    throw new TrainingFailure("spec.model.init is random but spec.model.path is set; unset one of them");
+  }
   const shippedBase =
-    spec.model.preset === "tiny" && !spec.model.path && existsSync(join(TINY_BASE_DIR, "config.json"));
+    spec.model.init === "pretrained" &&
+    spec.model.preset === "tiny" &&
+    !spec.model.path &&
+    existsSync(join(TINY_BASE_DIR, "config.json"));
   const model = await buildModel({
     preset: spec.model.preset,
     path: spec.model.path ?? (shippedBase ? TINY_BASE_DIR : undefined),
