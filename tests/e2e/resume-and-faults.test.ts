@@ -1,6 +1,6 @@
 // Exact resume across a stop (Ctrl-C) on both checkpoint stores, with the run's state in a real
 // NATS server's KV bucket; and non-finite steps skipped on every rank, then failing the run.
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -112,4 +112,65 @@ describe("non-finite losses", () => {
     expect(failed.out).toMatch(/failed permanently/);
     expect(await workerLogs(failDir)).toMatch(/2 consecutive steps had a non-finite loss or gradient/);
   }, 300_000);
+});
+
+describe("a corrupt checkpoint", () => {
+  it("is detected by its checksum; the previous committed one is used and the run still ends exact", async () => {
+    const spec = join(root, "spec-corrupt.yaml");
+    await writeSpec(spec, data, ["checkpoint: { interval: 4, keep: 3 }"], STEPS);
+    const cleanDir = join(root, "clean-corrupt");
+    const clean = await radfleet([
+      "run",
+      spec,
+      "--name",
+      "clean-corrupt",
+      "--run-dir",
+      cleanDir,
+      "--nats",
+      nats.url,
+      "--quiet",
+    ]).done;
+    expect(clean.code, clean.out).toBe(0);
+
+    const dir = join(root, "corrupt");
+    const name = "corrupt-run";
+    const first = radfleet(["run", spec, "--name", name, "--run-dir", dir, "--nats", nats.url, "--quiet"]);
+    await waitFor("step 10", async () => (await progress(dir)).some((x) => x.step >= 10), 200_000, 50);
+    process.kill(first.pid, "SIGINT");
+    expect((await first.done).code).toBe(130);
+    const stoppedAt = (await progress(dir)).at(-1)!.step;
+    // Flip bytes in the newest checkpoint's adapter: its sha256 no longer matches the manifest.
+    const newest = join(
+      dir,
+      "checkpoints",
+      `step-${String(stoppedAt).padStart(9, "0")}`,
+      "adapter_model.safetensors",
+    );
+    const bytes = await readFile(newest);
+    bytes[bytes.length - 1] ^= 0xff;
+    await writeFile(newest, bytes);
+
+    const second = await radfleet([
+      "run",
+      spec,
+      "--name",
+      name,
+      "--run-dir",
+      dir,
+      "--nats",
+      nats.url,
+      "--quiet",
+    ]).done;
+    expect(second.code, second.out).toBe(0);
+    const logs = await workerLogs(dir);
+    expect(logs).toMatch(
+      new RegExp(`"event":"checkpoint_unusable"[^\\n]*"step":${stoppedAt}[^\\n]*fails its sha256 check`),
+    );
+    const restored = [...logs.matchAll(/"event":"checkpoint_restored"[^\n]*"step":(\d+)/g)].map((m) =>
+      Number(m[1]),
+    );
+    expect(restored.length).toBeGreaterThanOrEqual(2);
+    expect(Math.max(...restored)).toBeLessThan(stoppedAt);
+    expect((await adapterBytes(dir)).equals(await adapterBytes(cleanDir))).toBe(true);
+  }, 400_000);
 });
