@@ -76,6 +76,7 @@ export async function run(argv: string[]): Promise<number> {
       runDir: env.runDir,
       log,
       metrics,
+      registry,
       coordination,
       store,
       listener,

@@ -149,6 +149,12 @@ export class RunCoordinator {
     restored: PersistedRunState | null,
   ) {
     this.runId = options.runId;
+    // Counters exist (at zero) from the start, so dashboards and alerts see a series before the
+    // first failure, drop or commit.
+    for (const cause of ["stream_closed", "heartbeat_missed"])
+      metrics.failuresDetected.inc({ run: this.runId, cause }, 0);
+    metrics.eventsDropped.inc({ run: this.runId }, 0);
+    metrics.checkpointsCommitted.inc({ run: this.runId }, 0);
     if (restored) {
       this.generationCounter = restored.generation;
       this.restartCount = restored.restartCount + 1;

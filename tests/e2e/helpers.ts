@@ -59,20 +59,20 @@ export async function writeSpec(
   extra: string[] = [],
   steps = 10,
 ): Promise<void> {
-  await writeFile(
-    path,
-    [
-      `data: { path: ${dataDir}, imageSize: 32, maxReportTokens: 32 }`,
-      // A seeded random tiny model at 32 px keeps these runs fast (the shipped base takes 64 px).
-      "model: { init: random, lora: { r: 4, dropout: 0.1 } }",
-      `training: { steps: ${steps}, batchSize: 2, learningRate: 0.003, warmupSteps: 2, verifyEvery: 2, maxNonFiniteSteps: 2 }`,
-      "evaluation: { maxSamples: 4, generation: { maxNewTokens: 12 } }",
-      // min = max = 2: a lost worker is waited for, so a recovered run repeats an uninterrupted one.
-      "replicas: { min: 2, max: 2 }",
-      "rendezvous: { lastCallSeconds: 0.2, heartbeatIntervalSeconds: 0.5, heartbeatTimeoutSeconds: 5 }",
-      "restartPolicy: { backoffLimit: 2, initialBackoffSeconds: 0.2 }",
-      "collective: { timeoutSeconds: 5 }",
-      ...extra,
-    ].join("\n") + "\n",
-  );
+  const defaults = [
+    `data: { path: ${dataDir}, imageSize: 32, maxReportTokens: 32 }`,
+    // A seeded random tiny model at 32 px keeps these runs fast (the shipped base takes 64 px).
+    "model: { init: random, lora: { r: 4, dropout: 0.1 } }",
+    `training: { steps: ${steps}, batchSize: 2, learningRate: 0.003, warmupSteps: 2, verifyEvery: 2, maxNonFiniteSteps: 2 }`,
+    "evaluation: { maxSamples: 4, generation: { maxNewTokens: 12 } }",
+    // min = max = 2: a lost worker is waited for, so a recovered run repeats an uninterrupted one.
+    "replicas: { min: 2, max: 2 }",
+    "rendezvous: { lastCallSeconds: 0.2, heartbeatIntervalSeconds: 0.5, heartbeatTimeoutSeconds: 5 }",
+    "restartPolicy: { backoffLimit: 2, initialBackoffSeconds: 0.2 }",
+    "collective: { timeoutSeconds: 5 }",
+  ];
+  // A top-level section given in `extra` replaces the default one.
+  const section = (line: string) => line.slice(0, line.indexOf(":"));
+  const overridden = new Set(extra.map(section));
+  await writeFile(path, [...defaults.filter((l) => !overridden.has(section(l))), ...extra].join("\n") + "\n");
 }

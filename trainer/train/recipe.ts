@@ -10,6 +10,7 @@ import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../../common/log.js";
+import type { Registry } from "../../common/metrics.js";
 import type { RunSpec } from "../../common/spec/index.js";
 import { Collective, CollectiveError, type CollectiveListener } from "../collective/index.js";
 import { loadDataset, loadImage, ShardedSampler, type Example, type SamplerState } from "../data/index.js";
@@ -39,6 +40,8 @@ export interface RecipeContext {
   runDir: string;
   log: Logger;
   metrics: TrainerMetrics;
+  /** Where the collective registers its all-reduce metrics. */
+  registry?: Registry;
   coordination: Coordination;
   store: CheckpointStore;
   listener: CollectiveListener;
@@ -520,6 +523,7 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
         bucketBytes: spec.collective.bucketBytes,
         compression: spec.collective.compression,
         signal: g.signal,
+        registry: ctx.registry,
       });
       const state = await restore(g.resumeFrom);
       const sampler = new ShardedSampler({
