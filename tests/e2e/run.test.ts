@@ -1,7 +1,7 @@
 // End to end: `radfleet run` with two real trainer processes, a real coordinator on loopback and
 // a synthetic data set on disk; then the same run with a trainer SIGKILLed mid-run.
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, readdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -40,6 +40,7 @@ describe("radfleet run, two workers", () => {
     expect(existsSync(join(cleanDir, "adapter", "adapter_model.safetensors"))).toBe(true);
     const logs = await workerLogs(cleanDir);
     expect(logs).not.toMatch(/diverged/);
+    expect(logs).not.toMatch(/generation_lost/); // one generation from start to end
     expect(logs.match(/"event":"checkpoint_committed"/g)).toHaveLength(4); // steps 4, 8, 12 and 16, by rank 0
   }, 300_000);
 
@@ -82,4 +83,24 @@ describe("radfleet run refuses what no restart can fix", () => {
     );
     expect(r.out).not.toMatch(/restarting/);
   }, 120_000);
+});
+
+describe("a failed checkpoint write", () => {
+  it("is reported, leaves the last committed checkpoint intact, and training continues", async () => {
+    const dir = join(root, "write-fails");
+    // A regular file where the step-8 checkpoint directory must go makes that write fail for real.
+    await mkdir(join(dir, "checkpoints"), { recursive: true });
+    await writeFile(join(dir, "checkpoints", "step-000000008"), "in the way");
+    const r = await radfleet(["run", specPath, "--run-dir", dir, "--quiet"]).done;
+    expect(r.code, r.out).toBe(0);
+    const logs = await workerLogs(dir);
+    expect(logs).toMatch(/"event":"checkpoint_failed"[^\n]*"step":8/);
+    expect(logs).toMatch(/"event":"checkpoint_abandoned"[^\n]*"step":8/);
+    expect(logs).not.toMatch(/generation_lost/); // the other rank was released, not timed out
+    const committed = [...logs.matchAll(/"event":"checkpoint_committed"[^\n]*"step":(\d+)/g)].map((m) =>
+      Number(m[1]),
+    );
+    expect(committed).toEqual([4, 12, 16]);
+    expect((await progress(dir)).at(-1)!.step).toBe(16);
+  }, 300_000);
 });

@@ -107,9 +107,14 @@ function readAck(rs: ReadingSocket, signal: AbortSignal): Promise<number> {
     };
     const onData = (chunk: Uint8Array): void => {
       cleanup();
-      if (chunk.length !== 1)
-        reject(new Error(`expected a 1-byte answer to hello, got ${chunk.length} bytes`));
-      else resolve(chunk[0]);
+      if (chunk.length === 0) {
+        reject(new Error("empty answer to hello"));
+        return;
+      }
+      // The peer may start sending frames right after its answer, and TCP can deliver both in one
+      // read: the bytes after the answer byte are the first frames, kept for the links.
+      if (chunk.length > 1) rs.early.push(Uint8Array.from(chunk.subarray(1)));
+      resolve(chunk[0]);
     };
     const onClose = (): void => {
       cleanup();

@@ -48,6 +48,12 @@ export async function connectCoordination(o: {
         parts.map((p) => p.name),
       );
     },
+    async abandonCheckpoint(_generation, step, partNames) {
+      await client.commitCheckpoint(step, partNames).then(
+        () => o.log.error("checkpoint_abandon_committed", { step }), // cannot happen: the parts were never reported
+        () => o.log.warn("checkpoint_abandoned", { step }),
+      );
+    },
     async committedCheckpoints() {
       const all = await client.listCheckpoints();
       return all.map(toRef).sort((a, b) => b.step - a.step);

@@ -43,6 +43,11 @@ export interface Coordination {
    * and votes to commit it; resolves once every member voted and the manifest is committed.
    */
   commitCheckpoint(generation: number, step: number, parts: StoredPart[]): Promise<void>;
+  /**
+   * Gives up the checkpoint at `step` after a failed write: votes for parts that were never
+   * reported, which makes the coordinator refuse the step and release every other voter.
+   */
+  abandonCheckpoint(generation: number, step: number, partNames: string[]): Promise<void>;
   /** Committed checkpoints, newest first (a corrupt newest one falls back to the next). */
   committedCheckpoints(): Promise<CheckpointRef[]>;
   reportProgress(p: ProgressReport): void;

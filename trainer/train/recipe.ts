@@ -202,7 +202,13 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
       });
       const key = checkpointKey(state.step);
       const stored = [];
-      for (const [name, bytes] of parts) stored.push(await ctx.store.put(key, name, bytes));
+      try {
+        for (const [name, bytes] of parts) stored.push(await ctx.store.put(key, name, bytes));
+      } catch (err) {
+        // Release the other ranks' votes: the coordinator refuses this step, so nobody waits on it.
+        await ctx.coordination.abandonCheckpoint(g.generation, state.step, [...parts.keys()]);
+        throw err;
+      }
       await ctx.coordination.commitCheckpoint(g.generation, state.step, stored);
       state.lastCheckpointStep = state.step;
       metrics.lastCommit.set(Date.now() / 1000);
