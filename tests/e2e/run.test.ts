@@ -104,3 +104,23 @@ describe("a failed checkpoint write", () => {
     expect((await progress(dir)).at(-1)!.step).toBe(16);
   }, 300_000);
 });
+
+describe("gradient accumulation", () => {
+  it("takes gradAccum micro-batches from the shard per optimizer step and keeps replicas identical", async () => {
+    const spec = join(root, "accum.yaml");
+    await writeSpec(spec, join(root, "data"), [
+      "training: { steps: 3, batchSize: 2, gradAccum: 2, learningRate: 0.003, verifyEvery: 1 }",
+      "checkpoint: { interval: 3 }",
+    ]);
+    const dir = join(root, "accum");
+    const r = await radfleet(["run", spec, "--run-dir", dir, "--quiet"]).done;
+    expect(r.code, r.out).toBe(0);
+    const state = JSON.parse(
+      await readFile(join(dir, "checkpoints", "step-000000003", "trainer_state.json"), "utf8"),
+    );
+    // 3 steps × 2 micro-batches × 2 ranks × 2 examples, all within the first epoch.
+    expect(state.sampler).toMatchObject({ epoch: 0, consumed: 24 });
+    const logs = await workerLogs(dir);
+    expect(logs).not.toMatch(/diverged|nonfinite/);
+  }, 120_000);
+});
