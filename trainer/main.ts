@@ -17,12 +17,12 @@ import { runRecipe, TrainingFailure } from "./train/recipe.js";
 
 export const EXIT_PERMANENT_FAILURE = 3;
 
-/** RADFLEET_INJECT_NONFINITE="rank:step,step,…" (failure tests only). */
-function parseInjection(v: string | undefined): { rank: number; steps: number[] } | undefined {
+/** RADFLEET_INJECT_NONFINITE / RADFLEET_INJECT_DIVERGENCE = "rank:step,step,…" (failure tests only). */
+function parseInjection(name: string): { rank: number; steps: number[] } | undefined {
+  const v = process.env[name];
   if (!v) return undefined;
   const m = /^(\d+):(\d+(?:,\d+)*)$/.exec(v);
-  if (!m)
-    throw new Error(`RADFLEET_INJECT_NONFINITE: expected rank:step[,step...], got ${JSON.stringify(v)}`);
+  if (!m) throw new Error(`${name}: expected rank:step[,step...], got ${JSON.stringify(v)}`);
   return { rank: Number(m[1]), steps: m[2].split(",").map(Number) };
 }
 
@@ -81,7 +81,8 @@ export async function run(argv: string[]): Promise<number> {
       store,
       listener,
       stop: stop.signal,
-      injectNonFinite: parseInjection(process.env.RADFLEET_INJECT_NONFINITE),
+      injectNonFinite: parseInjection("RADFLEET_INJECT_NONFINITE"),
+      injectDivergence: parseInjection("RADFLEET_INJECT_DIVERGENCE"),
       onRank: (rank) =>
         registry.setDefaultLabels({
           run: env.runId,

@@ -174,3 +174,20 @@ describe("a corrupt checkpoint", () => {
     expect((await adapterBytes(dir)).equals(await adapterBytes(cleanDir))).toBe(true);
   }, 400_000);
 });
+
+describe("replica divergence", () => {
+  it("a replica whose parameters drift is caught by the checksum exchange and stops the run loudly", async () => {
+    const spec = join(root, "spec-diverge.yaml");
+    await writeSpec(spec, data, ["checkpoint: { interval: 100 }"], 8); // verifyEvery: 2
+    const dir = join(root, "diverged");
+    const r = await radfleet(["run", spec, "--run-dir", dir, "--quiet"], {
+      RADFLEET_INJECT_DIVERGENCE: "1:2",
+    }).done;
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/failed permanently/);
+    // Nudged after the update of step index 2 (the third step); the check after step 4 sees it.
+    expect(await workerLogs(dir)).toMatch(
+      /replicas diverged at step 4: parameter checksums [0-9a-f]{64}, [0-9a-f]{64}/,
+    );
+  }, 120_000);
+});

@@ -52,6 +52,8 @@ export interface RecipeContext {
    * local loss is replaced by NaN before the all-reduce, as a real overflow would be.
    */
   injectNonFinite?: { steps: number[]; rank: number };
+  /** Fault injection: at these steps on this rank, one parameter is nudged after the update (a silent divergence). */
+  injectDivergence?: { steps: number[]; rank: number };
   /** Called when this process's rank changes (metric labels follow the rank). */
   onRank?: (rank: number, generation: number) => void;
 }
@@ -446,6 +448,8 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
       const norm = clipByGlobalNorm(grads, spec.training.clipNorm);
       params.read(flat);
       adamwStep(flat, grads, state.opt, lr, { ...ADAMW_DEFAULTS, weightDecay: spec.training.weightDecay });
+      if (ctx.injectDivergence?.rank === g.rank && ctx.injectDivergence.steps.includes(state.step))
+        flat[0] += 1e-3;
       params.write(flat);
       metrics.gradNorm.set(norm);
     }
