@@ -2,6 +2,12 @@
 // environment variables, validated once at the trainer's edge. Launchers build it with
 // `trainerEnv()`, trainers read it with `readTrainerEnv()`, so the two cannot disagree on names.
 
+/**
+ * Exit code with which a trainer reports a failure a restart cannot fix (a diverged run, repeated
+ * non-finite losses, a spec the data or model contradicts); launchers fail the run instead of retrying.
+ */
+export const EXIT_PERMANENT_FAILURE = 3;
+
 export interface TrainerEnv {
   /** Run id (metadata.name of the TrainingRun or the local run's name). */
   runId: string;

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { createLogger } from "../common/log.js";
 import { collectProcessMetrics, newRegistry, serveMetrics } from "../common/metrics.js";
 import { loadRunSpecFile } from "../common/spec/index.js";
-import { readTrainerEnv } from "../common/trainer-env.js";
+import { EXIT_PERMANENT_FAILURE, readTrainerEnv } from "../common/trainer-env.js";
 import { initBackend } from "./backend.js";
 import { DirectoryStore } from "./checkpoint/directory-store.js";
 import { NatsObjectStore } from "./checkpoint/nats-store.js";
@@ -14,8 +14,6 @@ import { CollectiveListener } from "./collective/index.js";
 import { connectCoordination } from "./train/coordination-grpc.js";
 import { trainerMetrics } from "./train/metrics.js";
 import { runRecipe, TrainingFailure } from "./train/recipe.js";
-
-export const EXIT_PERMANENT_FAILURE = 3;
 
 /** RADFLEET_INJECT_NONFINITE / RADFLEET_INJECT_DIVERGENCE = "rank:step,step,…" (failure tests only). */
 function parseInjection(name: string): { rank: number; steps: number[] } | undefined {

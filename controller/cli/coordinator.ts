@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { createLogger } from "../../common/log.js";
 import { collectProcessMetrics, newRegistry, serveMetrics } from "../../common/metrics.js";
 import { loadRunSpecFile } from "../../common/spec/index.js";
-import { startCoordinator } from "../coordinator/index.js";
+import { coordinatorOptionsFromSpec, startCoordinator } from "../coordinator/index.js";
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -48,16 +48,7 @@ export async function run(argv: string[]): Promise<number> {
     address: `0.0.0.0:${port}`,
     registry,
     logger: log,
-    runId: runId!,
-    token: token!,
-    minWorkers: spec.replicas.min,
-    maxWorkers: spec.replicas.max,
-    joinTimeoutMs: spec.rendezvous.joinTimeoutSeconds * 1000,
-    lastCallMs: spec.rendezvous.lastCallSeconds * 1000,
-    heartbeatIntervalMs: spec.rendezvous.heartbeatIntervalSeconds * 1000,
-    heartbeatTimeoutMs: spec.rendezvous.heartbeatTimeoutSeconds * 1000,
-    natsUrl: spec.nats.url,
-    keepCheckpoints: spec.checkpoint.keep,
+    ...coordinatorOptionsFromSpec(spec, { runId: runId!, token: token! }),
   });
   const metrics = await serveMetrics(registry, metricsPort);
   log.info("coordinator_serving", { address: c.address, metricsPort: metrics.port });

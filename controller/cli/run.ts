@@ -14,14 +14,12 @@ import { parseArgs } from "node:util";
 import { createLogger } from "../../common/log.js";
 import { collectProcessMetrics, newRegistry, serveMetrics } from "../../common/metrics.js";
 import { loadRunSpecFile, parseRunSpec, resolvedSpecYaml, type RunSpec } from "../../common/spec/index.js";
-import { trainerEnv } from "../../common/trainer-env.js";
-import { startCoordinator } from "../coordinator/index.js";
+import { EXIT_PERMANENT_FAILURE, trainerEnv } from "../../common/trainer-env.js";
+import { coordinatorOptionsFromSpec, startCoordinator } from "../coordinator/index.js";
 import { LocalLauncher } from "../launcher/local.js";
 import { ProgressDisplay } from "./progress.js";
 
 const BIN = fileURLToPath(new URL("../../bin/radfleet.js", import.meta.url));
-/** Exit code with which a trainer reports a failure a restart cannot fix (trainer/main.ts). */
-const EXIT_PERMANENT_FAILURE = 3;
 
 const USAGE = `usage: radfleet run [SPEC.yaml] [options]
 
@@ -193,17 +191,7 @@ export async function run(argv: string[]): Promise<number> {
       address: "127.0.0.1:0",
       registry,
       logger: log,
-      runId: name,
-      token,
-      minWorkers: spec.replicas.min,
-      maxWorkers: spec.replicas.max,
-      joinTimeoutMs: spec.rendezvous.joinTimeoutSeconds * 1000,
-      lastCallMs: spec.rendezvous.lastCallSeconds * 1000,
-      heartbeatIntervalMs: spec.rendezvous.heartbeatIntervalSeconds * 1000,
-      heartbeatTimeoutMs: spec.rendezvous.heartbeatTimeoutSeconds * 1000,
-      natsUrl: spec.nats.url,
-      allowedWorkerIds: workerIds,
-      keepCheckpoints: spec.checkpoint.keep,
+      ...coordinatorOptionsFromSpec(spec, { runId: name, token, allowedWorkerIds: workerIds }),
     });
     const metrics = await serveMetrics(registry, metricsPort, "127.0.0.1");
     say(`coordinator ${coordinator.address}, metrics ${metrics.url}`);

@@ -9,7 +9,7 @@
 // A controller hosting several runs uses startCoordinatorServer() and server.addRun(options).
 export { startCoordinator, startCoordinatorServer, RUN_METADATA_KEY, AUTH_METADATA_KEY } from "./server.js";
 export type { CoordinatorServer, CoordinatorServerOptions, ServerTls } from "./server.js";
-export { resolveOptions } from "./options.js";
+export { resolveOptions, coordinatorOptionsFromSpec } from "./options.js";
 export type { CoordinatorOptions, ResolvedCoordinatorOptions } from "./options.js";
 export { RunCoordinator } from "./run-coordinator.js";
 export type {

@@ -1,3 +1,4 @@
+import type { RunSpec } from "../../common/spec/index.js";
 // Coordinator options: a plain typed object with explicit defaults. The controller maps the run
 // spec onto it; the coordinator knows nothing of the spec.
 
@@ -74,5 +75,28 @@ export function resolveOptions(o: CoordinatorOptions): ResolvedCoordinatorOption
     allowedWorkerIds: o.allowedWorkerIds,
     admitLateJoiners: o.admitLateJoiners ?? true,
     keepCheckpoints: positiveInt("keepCheckpoints", o.keepCheckpoints ?? 20),
+  };
+}
+
+/**
+ * The coordinator options a run spec implies (replicas, rendezvous timings, NATS, retention), so
+ * every place that starts a run's coordinator maps the spec the same way.
+ */
+export function coordinatorOptionsFromSpec(
+  spec: RunSpec,
+  run: { runId: string; token: string; allowedWorkerIds?: readonly string[] },
+): CoordinatorOptions {
+  return {
+    runId: run.runId,
+    token: run.token,
+    allowedWorkerIds: run.allowedWorkerIds,
+    minWorkers: spec.replicas.min,
+    maxWorkers: spec.replicas.max,
+    joinTimeoutMs: spec.rendezvous.joinTimeoutSeconds * 1000,
+    lastCallMs: spec.rendezvous.lastCallSeconds * 1000,
+    heartbeatIntervalMs: spec.rendezvous.heartbeatIntervalSeconds * 1000,
+    heartbeatTimeoutMs: spec.rendezvous.heartbeatTimeoutSeconds * 1000,
+    natsUrl: spec.nats.url,
+    keepCheckpoints: spec.checkpoint.keep,
   };
 }
