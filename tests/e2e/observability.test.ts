@@ -44,6 +44,9 @@ async function threePorts(): Promise<number> {
 
 let prom: PrometheusHandle;
 let runOut = "";
+/** The run's wall-clock span (unix seconds): panels and series are looked at over it, as Grafana
+ * does, because once the run has exited its series are stale to an instant query. */
+let span: [number, number] = [0, 0];
 
 beforeAll(async () => {
   const root = await mkdtemp(join(tmpdir(), "radfleet-obs-"));
@@ -62,6 +65,7 @@ beforeAll(async () => {
   );
   const base = await threePorts();
   prom = await startPrometheus({ targets: [base, base + 1, base + 2].map((p) => `127.0.0.1:${p}`) });
+  const startS = Date.now() / 1000;
   const r = await radfleet([
     "run",
     spec,
@@ -74,6 +78,8 @@ beforeAll(async () => {
     "--quiet",
   ]).done;
   runOut = r.out;
+  span = [Math.floor(startS), Math.ceil(Date.now() / 1000) + 2];
+  await new Promise((resolve) => setTimeout(resolve, 2500)); // the last scrapes are ingested
   expect(r.code, r.out).toBe(0);
 }, 300_000);
 
@@ -89,7 +95,7 @@ describe("dashboard and alert rules on a real run's metrics", () => {
     const empty: string[] = [];
     for (const e of exprs) {
       const q = e.replaceAll("$run", "obs").replaceAll("$__rate_interval", "2m");
-      if ((await prom.query(q)).length === 0) empty.push(q);
+      if ((await prom.queryRange(q, ...span)).length === 0) empty.push(q);
     }
     expect(empty, runOut).toEqual([]);
   });
@@ -105,7 +111,7 @@ describe("dashboard and alert rules on a real run's metrics", () => {
     const missing: string[] = [];
     for (const n of names) {
       if (CONTROLLER_ONLY.includes(n)) continue;
-      if ((await prom.query(`count(${n}{run="obs"})`)).length === 0) missing.push(n);
+      if ((await prom.queryRange(`count(${n}{run="obs"})`, ...span)).length === 0) missing.push(n);
     }
     expect(missing).toEqual([]);
   });

@@ -10,6 +10,13 @@ export interface PrometheusHandle {
   url: string;
   /** Instant query; returns the result vector. */
   query(promql: string): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>>;
+  /** Range query over [startS, endS] (unix seconds), as Grafana's panels ask; returns the matrix. */
+  queryRange(
+    promql: string,
+    startS: number,
+    endS: number,
+    stepS?: number,
+  ): Promise<Array<{ metric: Record<string, string>; values: Array<[number, string]> }>>;
   /** Polls until `promql` returns at least one series. */
   waitForSeries(
     promql: string,
@@ -76,9 +83,26 @@ export async function startPrometheus(opts: {
     if (body.status !== "success") throw new Error(`prometheus query ${promql}: ${body.error ?? res.status}`);
     return body.data?.result ?? [];
   };
+  const queryRange: PrometheusHandle["queryRange"] = async (promql, startS, endS, stepS = 1) => {
+    const params = new URLSearchParams({
+      query: promql,
+      start: String(startS),
+      end: String(endS),
+      step: String(stepS),
+    });
+    const res = await fetch(`${url}/api/v1/query_range?${params.toString()}`);
+    const body = (await res.json()) as {
+      status: string;
+      error?: string;
+      data?: { result: Array<{ metric: Record<string, string>; values: Array<[number, string]> }> };
+    };
+    if (body.status !== "success") throw new Error(`prometheus query ${promql}: ${body.error ?? res.status}`);
+    return body.data?.result ?? [];
+  };
   return {
     url,
     query,
+    queryRange,
     async waitForSeries(promql, timeoutMs = 20_000) {
       let result: Awaited<ReturnType<PrometheusHandle["query"]>> = [];
       await waitFor(
