@@ -220,7 +220,16 @@ const checkpoint = object({
 
 const evaluation = object({
   interval: int({ default: 0, min: 0, description: "Steps between evaluations (0 = only at the end)." }),
-  maxSamples: int({ default: 64, min: 1, description: "Validation reports generated per evaluation." }),
+  split: oneOf(["validate", "test"] as const, {
+    default: "validate",
+    description:
+      "Split whose reports are generated and scored. Findings-table thresholds are always tuned on validate, so test keeps them unseen.",
+  }),
+  maxSamples: int({
+    default: 64,
+    min: 1,
+    description: "Reports generated per evaluation (and used to tune table thresholds).",
+  }),
   uncertain: oneOf(["positive", "negative"] as const, {
     default: "negative",
     description: "Uncertain labels in clinical metrics.",

@@ -95,6 +95,7 @@ interface ReportJson {
   clinical: { micro14: { f1: number }; micro5: { f1: number } };
   audit: Record<"fullyAccurate" | "hallucination" | "omission", { value: number; ci95: [number, number] }>;
   head?: { macroF1: number };
+  selfConsistency?: { consistent: { value: number; ci95: [number, number] } };
 }
 
 export function summaryTable(r: ReportJson): string {
@@ -110,6 +111,9 @@ export function summaryTable(r: ReportJson): string {
     ["hallucination   [95% CI]", pct(r.audit.hallucination)],
     ["omission        [95% CI]", pct(r.audit.omission)],
     ["head macro F1", r.head ? r.head.macroF1.toFixed(4) : "—"],
+    ...(r.selfConsistency
+      ? [["consistent with own table [95% CI]", pct(r.selfConsistency.consistent)] as [string, string]]
+      : []),
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`).join("\n");

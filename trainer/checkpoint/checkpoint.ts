@@ -19,6 +19,8 @@ export interface TrainerState {
   paramsSha256: string;
   worldSize: number;
   generation: number;
+  /** Findings-table thresholds in use (task.findingsTable output/prompt); 0.5 each when absent. */
+  findingsThresholds?: number[];
 }
 
 export interface AdapterTensor {

@@ -42,3 +42,27 @@ export function bootstrapMean(values: readonly number[], resamples: number, seed
   means.sort();
   return { value, ci95: [percentile(means, 0.025), percentile(means, 0.975)] };
 }
+
+/**
+ * The same percentile bootstrap for any statistic of a set of reports (a corpus-level F1, say):
+ * stat is called with the indices of each resample, with repeats.
+ */
+export function bootstrapStatistic(
+  n: number,
+  stat: (indices: readonly number[]) => number,
+  resamples: number,
+  seed: number,
+): Estimate {
+  const all = Array.from({ length: n }, (_, i) => i);
+  const value = n ? stat(all) : 0;
+  if (n === 0 || resamples <= 0) return { value, ci95: [value, value] };
+  const rand = seededRandom(seed);
+  const values = new Float64Array(resamples);
+  const idx = new Array<number>(n);
+  for (let r = 0; r < resamples; r++) {
+    for (let i = 0; i < n; i++) idx[i] = Math.floor(rand() * n);
+    values[r] = stat(idx);
+  }
+  values.sort();
+  return { value, ci95: [percentile(values, 0.025), percentile(values, 0.975)] };
+}

@@ -1,6 +1,7 @@
 // Reading what `radfleet eval` and `radfleet label` take: JSONL of generated and reference reports,
 // CSV of reports. Each input is validated here, once; a bad record is skipped and counted.
 
+import { parseFindingsTable } from "../findings/table.js";
 import { readFile } from "node:fs/promises";
 import { CHEXPERT_LABELS, NUM_LABELS, type LabelValue, type LabelVector } from "../../common/chexpert.js";
 import type { EvalRecord } from "./evaluate.js";
@@ -70,7 +71,8 @@ const idOf = (o: Record<string, unknown>): string | undefined => {
 };
 
 /**
- * Join predictions and references by id. Predictions: {id, generated|report|text, headProbs?};
+ * Join predictions and references by id. Predictions: {id, generated|report|text, headProbs?,
+ * findingsTable?};
  * references: {id, reference|report|text, labels?, headTargets?}.
  */
 export async function readEvalInputs(
@@ -125,6 +127,14 @@ export async function readEvalInputs(
         continue;
       }
       rec.headProbs = probs as number[];
+    }
+    if (obj.findingsTable !== undefined) {
+      const table = parseFindingsTable(obj.findingsTable);
+      if (typeof table === "string") {
+        skipped.push({ file: predFile, line, reason: table });
+        continue;
+      }
+      rec.findingsTable = table;
     }
     records.push(rec);
   }

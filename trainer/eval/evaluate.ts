@@ -8,6 +8,8 @@ import { clinicalMetrics, type ClinicalMetrics, type UncertainPolicy } from "./c
 import { cocoBleu, cocoRougeL } from "./coco-metrics.js";
 import { cocoNormalize } from "./coco-normalize.js";
 import { auditReport, type ReportAudit } from "./fact-audit.js";
+import { tableConsistency, type TableConsistency } from "../findings/consistency.js";
+import type { FindingsTable } from "../findings/table.js";
 import { headMetrics, type HeadMetrics } from "./head-metrics.js";
 import { rougeL, rougeLsum, type PRF } from "./rouge-score.js";
 
@@ -21,6 +23,8 @@ export interface EvalRecord {
   headProbs?: number[];
   /** targets for the head; referenceLabels (or the labeler on the reference) when absent */
   headTargets?: LabelVector;
+  /** the findings table the model produced with this report (findingsTable output or prompt) */
+  findingsTable?: FindingsTable;
 }
 
 export interface EvalOptions {
@@ -40,6 +44,8 @@ export interface ReportResult {
   generatedLabels: LabelVector;
   referenceLabels: LabelVector;
   audit: ReportAudit;
+  /** the report against the model's own table, when it produced one */
+  selfConsistency?: TableConsistency;
 }
 
 export interface WorstExample {
@@ -79,6 +85,14 @@ export interface EvalReport {
     worst: WorstExample[];
   };
   head?: HeadMetrics;
+  /** generated reports against the tables the model produced with them (findingsTable output/prompt) */
+  selfConsistency?: {
+    consistent: Estimate;
+    contradiction: Estimate;
+    unreported: Estimate;
+    /** per observation: reports contradicting their table on it, reports leaving it out */
+    byLabel: Record<ChexpertLabel, { contradicted: number; unreported: number }>;
+  };
   reports: ReportResult[];
 }
 
@@ -96,6 +110,8 @@ export const VARIANTS: Record<string, string> = {
     "pycocoevalcap 1.2 Bleu(4): whitespace tokens of the coco-normalised text, corpus-level clipped n-gram precision, closest reference length, brevity penalty",
   clinical:
     "radfleet CheXpert-style labeler on generated vs reference reports (or given reference labels); uncertain labels counted per uncertainPolicy; blank = negative",
+  selfConsistency:
+    "per report over the 13 findings (No Finding excluded), the labeler on the generated report against the model's own findings table: contradicted = table present and report denies it, or table absent and report asserts it; unreported = table present, report silent; consistent = neither; 95% CI by percentile bootstrap",
   audit:
     "per report over the 13 findings (No Finding excluded): hallucination = generated positive, reference not; omission = reference positive, generated not; fully accurate = all 14 agree and no laterality error; 95% CI by percentile bootstrap",
 };
@@ -214,6 +230,42 @@ export function evaluate(records: readonly EvalRecord[], opts: EvalOptions): Eva
     );
   }
 
+  const withTable = records.filter((r) => r.findingsTable !== undefined).length;
+  if (withTable > 0 && withTable !== records.length) {
+    throw new Error(
+      `evaluate: ${withTable} of ${records.length} records have a findings table; give them for all or none`,
+    );
+  }
+  const consistency = withTable
+    ? records.map((r, i) => tableConsistency(gen[i].labels, r.findingsTable as FindingsTable, policy))
+    : undefined;
+  const selfConsistency = consistency && {
+    consistent: bootstrapMean(
+      consistency.map((c) => (c.consistent ? 1 : 0)),
+      resamples,
+      seed + 5,
+    ),
+    contradiction: bootstrapMean(
+      consistency.map((c) => (c.contradicted.length > 0 ? 1 : 0)),
+      resamples,
+      seed + 6,
+    ),
+    unreported: bootstrapMean(
+      consistency.map((c) => (c.unreported.length > 0 ? 1 : 0)),
+      resamples,
+      seed + 7,
+    ),
+    byLabel: Object.fromEntries(
+      CHEXPERT_LABELS.map((l) => [
+        l,
+        {
+          contradicted: consistency.filter((c) => c.contradicted.includes(l)).length,
+          unreported: consistency.filter((c) => c.unreported.includes(l)).length,
+        },
+      ]),
+    ) as NonNullable<EvalReport["selfConsistency"]>["byLabel"],
+  };
+
   return {
     schema: "radfleet.eval/v1",
     count: records.length,
@@ -238,12 +290,14 @@ export function evaluate(records: readonly EvalRecord[], opts: EvalOptions): Eva
       worst,
     },
     ...(head ? { head } : {}),
+    ...(selfConsistency ? { selfConsistency } : {}),
     reports: records.map((r, i) => ({
       id: r.id,
       rougeL_rouge_score: rl[i],
       generatedLabels: gen[i].labels,
       referenceLabels: ref[i].labels,
       audit: audits[i],
+      ...(consistency ? { selfConsistency: consistency[i] } : {}),
     })),
   };
 }
@@ -276,6 +330,10 @@ export function headline(report: EvalReport): Record<string, number> {
     wrong_laterality_rate: report.audit.wrongLaterality.value,
     eval_reports: report.count,
   };
+  if (report.selfConsistency) {
+    out.self_consistency_rate = report.selfConsistency.consistent.value;
+    out.self_contradiction_rate = report.selfConsistency.contradiction.value;
+  }
   if (report.head) {
     out.head_macro_f1 = report.head.macroF1;
     if (report.head.macroAuroc !== null) out.head_macro_auroc = report.head.macroAuroc;

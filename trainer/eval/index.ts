@@ -22,7 +22,7 @@ export {
 } from "./clinical-metrics.js";
 export { auditReport, AUDITED_LABELS, type ReportAudit } from "./fact-audit.js";
 export { headMetrics, auroc, type HeadMetrics } from "./head-metrics.js";
-export { bootstrapMean, type Estimate } from "./bootstrap.js";
+export { bootstrapMean, bootstrapStatistic, type Estimate } from "./bootstrap.js";
 export {
   evaluate,
   headline,

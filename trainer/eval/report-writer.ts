@@ -83,6 +83,19 @@ export function renderMarkdown(report: EvalReport): string {
   lines.push(`| hallucinated a finding | ${pct(report.audit.hallucination)} |`);
   lines.push(`| omitted a finding | ${pct(report.audit.omission)} |`);
   lines.push(`| wrong laterality | ${pct(report.audit.wrongLaterality)} |`, "");
+  if (report.selfConsistency) {
+    const s = report.selfConsistency;
+    lines.push(
+      "## Self-consistency (each report against the model's own findings table, 95% bootstrap CI)",
+      "",
+      "| rate | value |",
+      "|---|---|",
+      `| consistent with its table | ${pct(s.consistent)} |`,
+      `| contradicts its table | ${pct(s.contradiction)} |`,
+      `| leaves out a finding its table has | ${pct(s.unreported)} |`,
+      "",
+    );
+  }
   if (report.head) {
     const h = report.head;
     lines.push(

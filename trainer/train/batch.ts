@@ -22,16 +22,23 @@ export interface EncodedExample {
 
 /**
  * Lays out one training sequence. The LM loss at position t predicts token t+1, so the mask is set on
- * the positions before each report token.
+ * the positions before each report token. seqLen (default prompt + report budget + end token) is
+ * larger when prompts vary in length (a findings table in the prompt): the report follows its own
+ * prompt and padding fills the rest.
  */
 export function encodeExample(
   prompt: number[],
   reportIds: number[],
   maxReportTokens: number,
   tok: TokenizerLike,
+  seqLen = prompt.length + maxReportTokens + 1,
 ): EncodedExample {
   const report = reportIds.slice(0, maxReportTokens);
-  const seqLen = prompt.length + maxReportTokens + 1;
+  if (seqLen < prompt.length + maxReportTokens + 1) {
+    throw new Error(
+      `encodeExample: sequence length ${seqLen} cannot hold a ${prompt.length}-token prompt, ${maxReportTokens} report tokens and the end token`,
+    );
+  }
   const ids = new Int32Array(seqLen).fill(tok.padId);
   const lossMask = new Float32Array(seqLen);
   const attention = new Float32Array(seqLen);
@@ -76,6 +83,20 @@ export interface TrainBatch {
   dispose(): void;
 }
 
+/** Greyscale images (one value per pixel) as the model's [B, H, W, C] input, repeated into C channels. */
+export function pixelTensor(images: Float32Array[], imageSize: number, channels: number): tf.Tensor4D {
+  const B = images.length;
+  const pix = new Float32Array(B * imageSize * imageSize * channels);
+  images.forEach((img, b) => {
+    const base = b * imageSize * imageSize * channels;
+    if (channels === 1) pix.set(img, base);
+    else
+      for (let i = 0; i < img.length; i++)
+        for (let c = 0; c < channels; c++) pix[base + i * channels + c] = img[i];
+  });
+  return tf.tensor4d(pix, [B, imageSize, imageSize, channels]);
+}
+
 export function makeBatch(
   ids: string[],
   images: Float32Array[],
@@ -86,14 +107,6 @@ export function makeBatch(
 ): TrainBatch {
   const B = encoded.length;
   const T = encoded[0].ids.length;
-  const pix = new Float32Array(B * imageSize * imageSize * channels);
-  images.forEach((img, b) => {
-    const base = b * imageSize * imageSize * channels;
-    if (channels === 1) pix.set(img, base);
-    else
-      for (let i = 0; i < img.length; i++)
-        for (let c = 0; c < channels; c++) pix[base + i * channels + c] = img[i];
-  });
   const inputIds = new Int32Array(B * T);
   const targets = new Int32Array(B * T);
   const attention = new Float32Array(B * T);
@@ -115,7 +128,7 @@ export function makeBatch(
   });
   const batch: TrainBatch = {
     ids,
-    pixels: tf.tensor4d(pix, [B, imageSize, imageSize, channels]),
+    pixels: pixelTensor(images, imageSize, channels),
     inputIds: tf.tensor2d(inputIds, [B, T], "int32"),
     attentionMask: tf.tensor2d(attention, [B, T]),
     targets: tf.tensor2d(targets, [B, T], "int32"),

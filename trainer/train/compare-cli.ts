@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import YAML from "yaml";
-import type { EvalReport } from "../eval/index.js";
+import { bootstrapStatistic, clinicalMetrics, type EvalReport } from "../eval/index.js";
 
 export interface RunSummary {
   dir: string;
@@ -34,22 +34,61 @@ const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const ci = (e: { value: number; ci95: [number, number] }) =>
   `${pct(e.value)} [${pct(e.ci95[0])}, ${pct(e.ci95[1])}]`;
 
+const RESAMPLES = 1000;
+
+/** Mean per-report ROUGE-L F with its 95% bootstrap interval, from the per-report results. */
+function rougeCi(r: EvalReport): string {
+  const f = r.reports.map((x) => x.rougeL_rouge_score.fmeasure);
+  const e = bootstrapStatistic(
+    f.length,
+    (ix) => ix.reduce((a, i) => a + f[i], 0) / ix.length,
+    RESAMPLES,
+    r.bootstrap.seed + 11,
+  );
+  return `${e.value.toFixed(4)} [${e.ci95[0].toFixed(4)}, ${e.ci95[1].toFixed(4)}]`;
+}
+
+/** Corpus-level clinical F1 (micro over 14) with its 95% bootstrap interval over reports. */
+function clinicalCi(r: EvalReport): string {
+  const gen = r.reports.map((x) => x.generatedLabels);
+  const ref = r.reports.map((x) => x.referenceLabels);
+  const e = bootstrapStatistic(
+    gen.length,
+    (ix) =>
+      clinicalMetrics(
+        ix.map((i) => gen[i]),
+        ix.map((i) => ref[i]),
+        r.uncertainPolicy,
+      ).micro14.f1,
+    RESAMPLES,
+    r.bootstrap.seed + 12,
+  );
+  return `${e.value.toFixed(4)} [${e.ci95[0].toFixed(4)}, ${e.ci95[1].toFixed(4)}]`;
+}
+
 /** The comparison rows: metric name, then one cell per run. */
 export function comparisonRows(runs: RunSummary[]): Array<[string, ...string[]]> {
   const rows: Array<[string, ...string[]]> = [];
   const add = (name: string, f: (r: EvalReport) => string) =>
     rows.push([name, ...runs.map((r) => f(r.report))]);
   add("reports evaluated", (r) => String(r.count));
-  add("ROUGE-L F (rouge-score)", (r) => r.ngram.rougeL_rouge_score.fmeasure.toFixed(4));
+  add("ROUGE-L F (rouge-score) [95% CI]", rougeCi);
   add("ROUGE-L F (pycocoevalcap)", (r) => r.ngram.rougeL_coco.toFixed(4));
   add("BLEU-4 (pycocoevalcap)", (r) => r.ngram.bleu_coco.bleu4.toFixed(4));
-  add(`clinical F1 micro-14 (uncertain ${runs[0]?.report.uncertainPolicy})`, (r) =>
-    r.clinical.micro14.f1.toFixed(4),
-  );
+  add(`clinical F1 micro-14 (uncertain ${runs[0]?.report.uncertainPolicy}) [95% CI]`, clinicalCi);
   add("clinical F1 micro-5", (r) => r.clinical.micro5.f1.toFixed(4));
   add("fully accurate [95% CI]", (r) => ci(r.audit.fullyAccurate));
   add("hallucination [95% CI]", (r) => ci(r.audit.hallucination));
   add("omission [95% CI]", (r) => ci(r.audit.omission));
+  add("consistent with own table [95% CI]", (r) =>
+    r.selfConsistency ? ci(r.selfConsistency.consistent) : "— (no table)",
+  );
+  add("contradicts own table [95% CI]", (r) =>
+    r.selfConsistency ? ci(r.selfConsistency.contradiction) : "—",
+  );
+  add("omits own table's finding [95% CI]", (r) =>
+    r.selfConsistency ? ci(r.selfConsistency.unreported) : "—",
+  );
   add("head macro F1", (r) => (r.head ? r.head.macroF1.toFixed(4) : "—"));
   add("head macro AUROC", (r) => (r.head?.macroAuroc != null ? r.head.macroAuroc.toFixed(4) : "—"));
   return rows;

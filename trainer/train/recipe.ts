@@ -2,7 +2,9 @@
 //
 // One step: a batch from this rank's shard → forward → loss = LM cross-entropy on the report tokens
 // + λ · BCE on the 14 labels → backward (LoRA adapters and the head only) → gradient all-reduce
-// (mean) → clip → AdamW → learning-rate schedule. Everything random is a pure function of
+// (mean) → clip → AdamW → learning-rate schedule. With task.findingsTable = prompt, each prompt
+// first gets a findings table: the ground truth's with probability tableTeacherForcing, else the
+// head's own prediction for that image (made before the prompt exists: see trainer/findings). Everything random is a pure function of
 // (seed, step, rank), and the optimizer runs on the all-reduced bits, so replicas stay identical
 // and a run resumed from a checkpoint repeats an uninterrupted run bit for bit.
 import * as tf from "@tensorflow/tfjs";
@@ -19,7 +21,21 @@ import { evaluate, headline, writeEvalReport, type EvalRecord } from "../eval/in
 import { CheckpointCorruptError, checkpointKey, type CheckpointStore } from "../checkpoint/store.js";
 import { decodeCheckpoint, encodeCheckpoint, type TrainerState } from "../checkpoint/checkpoint.js";
 import type { Coordination, GenerationInfo, CheckpointRef } from "./coordination.js";
-import { encodeExample, labelTargets, makeBatch, type TrainBatch } from "./batch.js";
+import { encodeExample, labelTargets, makeBatch, pixelTensor, type TrainBatch } from "./batch.js";
+import {
+  defaultThresholds,
+  describePrompt,
+  longestTables,
+  renderTableText,
+  tableFromLabels,
+  tableFromProbs,
+  TablePrompts,
+  tableVocabulary,
+  THRESHOLDS_FILE,
+  tuneThresholds,
+  type FindingsTable,
+  type ThresholdsFile,
+} from "../findings/index.js";
 import { maskedBce, maskedCrossEntropy } from "./losses.js";
 import {
   ADAMW_DEFAULTS,
@@ -30,7 +46,7 @@ import {
   type AdamWState,
 } from "./optimizer.js";
 import { FlatParams } from "./params.js";
-import { deriveSeed, PURPOSE } from "./rng.js";
+import { deriveSeed, PURPOSE, uniform } from "./rng.js";
 import { learningRate } from "./schedule.js";
 import type { TrainerMetrics } from "./metrics.js";
 
@@ -84,6 +100,8 @@ interface RunState {
   opt: AdamWState;
   nonFiniteInARow: number;
   lastCheckpointStep: number | undefined;
+  /** The head's per-observation thresholds for findings tables (tuned at each evaluation). */
+  thresholds: number[];
 }
 
 export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
@@ -97,9 +115,19 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
     views: spec.data.views,
   });
   const trainSet = dataset.examples.filter((e) => e.split === "train");
-  const valSet = dataset.examples.filter((e) => e.split === "validate").slice(0, spec.evaluation.maxSamples);
+  const ofSplit = (split: string) =>
+    dataset.examples.filter((e) => e.split === split).slice(0, spec.evaluation.maxSamples);
+  // Reports generated and scored; thresholds of the findings table are tuned on validate.
+  const evalSet = ofSplit(spec.evaluation.split);
+  const tableMode = spec.task.findingsTable;
+  const tuneSet = tableMode === "none" ? [] : ofSplit("validate");
   if (trainSet.length === 0) throw new TrainingFailure(`data set ${spec.data.path} has no training examples`);
-  log.info("data_loaded", { train: trainSet.length, validate: valSet.length, skipped: dataset.skipped });
+  log.info("data_loaded", {
+    train: trainSet.length,
+    evaluate: evalSet.length,
+    evaluationSplit: spec.evaluation.split,
+    skipped: dataset.skipped,
+  });
 
   // The tiny preset without a path uses the shipped base (models/tiny-base, made by `radfleet
   // pretrain`); with model.init random (or no shipped base) a seeded random model whose vocabulary
@@ -120,7 +148,8 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
     head: spec.model.head,
     seed: spec.training.seed,
     imageSize: spec.data.imageSize,
-    corpus: trainSet.map((e) => e.report),
+    // A vocabulary built from the corpus also needs the table's words when tables are written.
+    corpus: [...trainSet.map((e) => e.report), ...(tableMode === "none" ? [] : [tableVocabulary()])],
   });
   if (model.imageSize !== spec.data.imageSize) {
     throw new TrainingFailure(
@@ -134,10 +163,20 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
 
   const tok = model.tokenizer;
   const prompt = buildPrompt(tok, { numImageTokens: model.numImageTokens });
+  const tablePrompts = tableMode === "prompt" ? new TablePrompts(tok, model.numImageTokens) : undefined;
+  // One sequence length for every batch: the longest prompt + the report budget + the end token.
+  const seqLen = (tablePrompts?.maxLength ?? prompt.length) + spec.data.maxReportTokens + 1;
+  if (tableMode !== "none" && tok.unkId >= 0) {
+    const unknown = longestTables()
+      .map(renderTableText)
+      .filter((text) => tok.encode(text).includes(tok.unkId));
+    if (unknown.length) log.warn("findings_table_unknown_words", { tables: unknown });
+  }
   log.info("model_ready", {
     trainableParameters: params.size,
     totalParameters: countParameters(model.config).total,
-    sequenceLength: prompt.length + spec.data.maxReportTokens + 1,
+    sequenceLength: seqLen,
+    findingsTable: tableMode,
     totalSteps,
   });
   const imageOpts = {
@@ -146,16 +185,38 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
   };
   const channels = model.imageChannels;
 
-  const encodeCache = new Map<string, ReturnType<typeof encodeExample>>();
-  async function buildBatch(examples: Example[]): Promise<TrainBatch> {
-    const images = await Promise.all(examples.map((e) => loadImage(e.imagePath!, imageOpts)));
-    const encoded = examples.map((e) => {
-      let enc = encodeCache.get(e.id);
-      if (!enc) {
-        enc = encodeExample(prompt, tok.encode(e.report), spec.data.maxReportTokens, tok);
-        encodeCache.set(e.id, enc);
-      }
-      return enc;
+  const loadImages = (examples: Example[]) =>
+    Promise.all(examples.map((e) => loadImage(e.imagePath!, imageOpts)));
+
+  // Report token ids per example, and the ground-truth table per example, computed once.
+  const reportIds = new Map<string, number[]>();
+  const truthTables = new Map<string, FindingsTable>();
+  const truthTable = (e: Example) => {
+    let t = truthTables.get(e.id);
+    if (!t) truthTables.set(e.id, (t = tableFromLabels(e.labels, e.report)));
+    return t;
+  };
+
+  /** The head's probabilities from a prompt-only forward (the image positions never see the rest). */
+  function headProbs(images: Float32Array[]): number[][] {
+    return tf.tidy(() => {
+      const pixels = pixelTensor(images, spec.data.imageSize, channels);
+      const inputIds = tf.tensor2d(
+        images.flatMap(() => prompt),
+        [images.length, prompt.length],
+        "int32",
+      );
+      const { clsLogits } = model.forward({ pixels, inputIds }, { training: false });
+      return tf.sigmoid(clsLogits).arraySync() as number[][];
+    });
+  }
+
+  /** prompts: one per example (a findings table in each); the plain prompt when absent. */
+  function buildBatch(examples: Example[], images: Float32Array[], prompts?: number[][]): TrainBatch {
+    const encoded = examples.map((e, j) => {
+      let ids = reportIds.get(e.id);
+      if (!ids) reportIds.set(e.id, (ids = tok.encode(e.report)));
+      return encodeExample(prompts?.[j] ?? prompt, ids, spec.data.maxReportTokens, tok, seqLen);
     });
     const cls = examples.map((e) => labelTargets(e.labels, spec.task.uncertainLabels));
     return makeBatch(
@@ -174,6 +235,7 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
     opt: newAdamWState(params.size),
     nonFiniteInARow: 0,
     lastCheckpointStep: undefined,
+    thresholds: defaultThresholds(),
   });
 
   // ---- checkpoint ----------------------------------------------------------------------------
@@ -195,6 +257,7 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
         paramsSha256: params.checksum(),
         worldSize: g.worldSize,
         generation: g.generation,
+        findingsThresholds: state.thresholds,
       };
       const parts = encodeCheckpoint({
         adapter: model.adapterTensors(),
@@ -271,6 +334,7 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
           opt: ck.optimizer,
           nonFiniteInARow: ck.state.nonFiniteInARow,
           lastCheckpointStep: ck.state.step,
+          thresholds: ck.state.findingsThresholds ?? defaultThresholds(),
         };
       } catch (err) {
         log.warn("checkpoint_unusable", { step: c.step, err });
@@ -280,54 +344,102 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
   }
 
   // ---- evaluation ----------------------------------------------------------------------------
+  /** The head's probabilities for examples sharded over the ranks, gathered in id order on every rank. */
+  async function gatherHeadProbs(
+    g: GenerationInfo,
+    collective: Collective,
+    examples: Example[],
+  ): Promise<Map<string, number[]>> {
+    const mine = examples.filter((_, i) => i % g.worldSize === g.rank);
+    const rows: Array<[string, number[]]> = [];
+    for (let i = 0; i < mine.length; i += spec.training.batchSize) {
+      const chunk = mine.slice(i, i + spec.training.batchSize);
+      const probs = headProbs(await loadImages(chunk));
+      chunk.forEach((e, j) => rows.push([e.id, probs[j]]));
+    }
+    const gathered = await collective.allGather(new TextEncoder().encode(JSON.stringify(rows)));
+    return new Map(
+      gathered.flatMap((b) => JSON.parse(new TextDecoder().decode(b)) as Array<[string, number[]]>),
+    );
+  }
+
+  /**
+   * Tunes the table thresholds on the validation reports. Every rank computes the same numbers from
+   * the same gathered probabilities, so the thresholds the training prompts use stay identical.
+   */
+  async function tuneTableThresholds(
+    g: GenerationInfo,
+    collective: Collective,
+    state: RunState,
+  ): Promise<{ file: ThresholdsFile; probs: Map<string, number[]> } | undefined> {
+    if (tuneSet.length === 0) return undefined;
+    const probs = await gatherHeadProbs(g, collective, tuneSet);
+    const tuned = tuneThresholds(
+      tuneSet.map((e) => probs.get(e.id)!),
+      tuneSet.map((e) => e.labels),
+      spec.evaluation.uncertain,
+      { split: "validate", reports: tuneSet.length, step: state.step },
+    );
+    state.thresholds = tuned.thresholds;
+    return { file: tuned.file, probs };
+  }
+
+  let lastThresholds: ThresholdsFile | undefined;
+
   async function runEvaluation(
     g: GenerationInfo,
     collective: Collective,
     state: RunState,
     final: boolean,
   ): Promise<void> {
-    if (valSet.length === 0) return;
-    const mine = valSet.filter((_, i) => i % g.worldSize === g.rank);
-    const records: EvalRecord[] = [];
+    if (evalSet.length === 0 && tuneSet.length === 0) return;
+    const tuned = tableMode === "none" ? undefined : await tuneTableThresholds(g, collective, state);
+    if (tuned) lastThresholds = tuned.file;
+    if (evalSet.length === 0) return;
+    const mine = evalSet.filter((_, i) => i % g.worldSize === g.rank);
+    const records: Array<EvalRecord & { prompt?: string }> = [];
     const gen = spec.evaluation.generation;
     for (let i = 0; i < mine.length; i += spec.training.batchSize) {
       const chunk = mine.slice(i, i + spec.training.batchSize);
-      const batch = await buildBatch(chunk);
+      const images = await loadImages(chunk);
+      const known = chunk.map((e) => tuned?.probs.get(e.id));
+      const probs = known.every((p) => p !== undefined) ? (known as number[][]) : headProbs(images);
+      const tables = tableMode === "none" ? undefined : probs.map((p) => tableFromProbs(p, state.thresholds));
+      const prompts = chunk.map((_, j) => (tablePrompts ? tablePrompts.prompt(tables![j]) : prompt.slice()));
+      const pixels = pixelTensor(images, spec.data.imageSize, channels);
+      let out: number[][];
       try {
-        const promptIds = chunk.map(() => prompt.slice());
-        const promptPixels = batch.pixels;
-        const out = await model.generate(promptPixels, promptIds, {
+        out = await model.generate(pixels, prompts, {
           maxNewTokens: Math.min(gen.maxNewTokens, spec.data.maxReportTokens + 1),
           numBeams: gen.numBeams,
           repetitionPenalty: gen.repetitionPenalty,
           stopTokenIds: [tok.eosId],
         });
-        const probs = tf.tidy(() => {
-          const { clsLogits } = model.forward(batch, { training: false });
-          return tf.sigmoid(clsLogits).arraySync() as number[][];
-        });
-        chunk.forEach((e, j) =>
-          records.push({
-            id: e.id,
-            generated: tok.decode(out[j]),
-            reference: e.report,
-            referenceLabels: e.labels,
-            headProbs: probs[j],
-            headTargets: e.labels,
-          }),
-        );
       } finally {
-        batch.dispose();
+        pixels.dispose();
       }
+      chunk.forEach((e, j) =>
+        records.push({
+          id: e.id,
+          generated: tok.decode(out[j]),
+          reference: e.report,
+          referenceLabels: e.labels,
+          headProbs: probs[j],
+          headTargets: e.labels,
+          ...(tables ? { findingsTable: tables[j] } : {}),
+          ...(tablePrompts ? { prompt: describePrompt(tok, prompts[j]) } : {}),
+        }),
+      );
     }
     const gathered = await collective.allGather(new TextEncoder().encode(JSON.stringify(records)));
     if (g.rank !== 0) return;
-    const all = gathered.flatMap((b) => JSON.parse(new TextDecoder().decode(b)) as EvalRecord[]);
+    const all = gathered.flatMap((b) => JSON.parse(new TextDecoder().decode(b)) as typeof records);
     all.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const report = evaluate(all, { uncertain: spec.evaluation.uncertain, seed: spec.training.seed });
     const dir = join(ctx.runDir, "eval", final ? "final" : checkpointKey(state.step));
     await writeEvalReport(dir, report);
     await writeFile(join(dir, "predictions.jsonl"), all.map((r) => JSON.stringify(r)).join("\n") + "\n");
+    if (tuned) await writeFile(join(dir, THRESHOLDS_FILE), JSON.stringify(tuned.file, null, 2) + "\n");
     const head = headline(report);
     for (const [k, v] of Object.entries(head)) metrics.evalMetric.set({ metric: k }, v);
     ctx.coordination.reportProgress({
@@ -373,9 +485,12 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
     for (let a = 0; a < spec.training.gradAccum; a++) {
       const t0 = performance.now();
       const { indices } = sampler.next();
-      const batch = await buildBatch(indices.map((i) => trainSet[i]));
+      const examples = indices.map((i) => trainSet[i]);
+      const images = await loadImages(examples);
       const t1 = performance.now();
       tData += t1 - t0;
+      const prompts = tablePrompts && trainingPrompts(indices, images, state);
+      const batch = buildBatch(examples, images, prompts);
       try {
         const dropoutSeed = deriveSeed(spec.training.seed, PURPOSE.dropout, state.step, a, g.rank);
         let lm = 0;
@@ -503,6 +618,23 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
     return { stop };
   }
 
+  /**
+   * Prompt mode: each example's prompt carries the ground-truth table with probability
+   * tableTeacherForcing (a pure function of seed, step and example, so resume and every world size
+   * draw alike), else the head's table for its image at the current thresholds.
+   */
+  function trainingPrompts(indices: number[], images: Float32Array[], state: RunState): number[][] {
+    const truth = indices.map(
+      (i) =>
+        uniform(spec.training.seed, PURPOSE.tableTeacherForcing, state.step, i) <
+        spec.task.tableTeacherForcing,
+    );
+    const probs = truth.every(Boolean) ? [] : headProbs(images);
+    return indices.map((i, j) =>
+      tablePrompts!.prompt(truth[j] ? truthTable(trainSet[i]) : tableFromProbs(probs[j], state.thresholds)),
+    );
+  }
+
   async function verifyReplicas(collective: Collective, state: RunState): Promise<void> {
     const mine = params.checksum();
     const all = (await collective.allGather(new TextEncoder().encode(mine))).map((b) =>
@@ -551,7 +683,8 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
         if (spec.training.verifyEvery > 0 && state.step % spec.training.verifyEvery === 0)
           await verifyReplicas(collective, state);
         const atEnd = state.step === totalSteps;
-        if (state.step % spec.checkpoint.interval === 0 || atEnd || stopped) await saveCheckpoint(g, state);
+        // Evaluation first: it tunes the table thresholds that later steps use, so a checkpoint of
+        // this step must hold them for a resumed run to repeat an uninterrupted one.
         if (
           !atEnd &&
           !stopped &&
@@ -560,6 +693,7 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
         ) {
           await runEvaluation(g, collective, state, false);
         }
+        if (state.step % spec.checkpoint.interval === 0 || atEnd || stopped) await saveCheckpoint(g, state);
       }
       if (stopped) {
         glog.info("stopped", { step: state.step });
@@ -571,7 +705,11 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
         const dir = join(ctx.runDir, "adapter");
         await mkdir(dir, { recursive: true });
         await model.saveAdapter(dir);
-        glog.info("final_adapter_written", { dir });
+        // The thresholds the final evaluation tuned travel with the adapter, so inference makes
+        // the same tables.
+        if (lastThresholds)
+          await writeFile(join(dir, THRESHOLDS_FILE), JSON.stringify(lastThresholds, null, 2) + "\n");
+        glog.info("final_adapter_written", { dir, findingsThresholds: lastThresholds !== undefined });
       }
       await collective.barrier();
       return { status: "done", step: state.step };

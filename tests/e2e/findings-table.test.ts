@@ -1,0 +1,129 @@
+// The three findings-table modes end to end: each trains and evaluates with two real trainers; the
+// predictions carry the head's tables (output, prompt) and the prompts the model received (prompt);
+// thresholds are tuned on validate, saved with the adapter and kept in checkpoints (a SIGKILLed
+// prompt-mode run still ends bit-identical); `radfleet compare` puts the three side by side.
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { renderTableText, type FindingsTable } from "../../trainer/findings/index.js";
+import { waitFor } from "../helpers/ports.js";
+import { progress, radfleet, synthData, workerLogs, writeSpec } from "./helpers.js";
+
+type Prediction = { id: string; generated: string; findingsTable?: FindingsTable; prompt?: string };
+
+let root: string;
+let data: string;
+const runDir = (mode: string) => join(root, `table-${mode}`);
+
+async function specFor(mode: string): Promise<string> {
+  const path = join(root, `${mode}.yaml`);
+  await writeSpec(
+    path,
+    data,
+    [
+      `task: { clsWeight: 0.5, findingsTable: ${mode}, tableTeacherForcing: 0.5 }`,
+      // An evaluation mid-run tunes the thresholds the later prompts use; the final one scores the
+      // test split with thresholds tuned on validate.
+      "evaluation: { interval: 6, split: test, maxSamples: 4, generation: { maxNewTokens: 12 } }",
+      "checkpoint: { interval: 4 }",
+    ],
+    12,
+  );
+  return path;
+}
+
+async function predictions(dir: string): Promise<Prediction[]> {
+  return (await readFile(join(dir, "eval", "final", "predictions.jsonl"), "utf8"))
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Prediction);
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), "radfleet-table-"));
+  data = join(root, "data");
+  await synthData(data);
+}, 120_000);
+
+describe("task.findingsTable", () => {
+  for (const mode of ["none", "output", "prompt"]) {
+    it(`${mode}: trains and evaluates end to end`, async () => {
+      const r = await radfleet(["run", await specFor(mode), "--run-dir", runDir(mode), "--quiet"]).done;
+      expect(r.code, r.out).toBe(0);
+      expect((await progress(runDir(mode))).at(-1)!.step).toBe(12);
+      const report = JSON.parse(await readFile(join(runDir(mode), "eval", "final", "report.json"), "utf8"));
+      const preds = await predictions(runDir(mode));
+      expect(preds).toHaveLength(4);
+      const thresholds = join(runDir(mode), "adapter", "findings_thresholds.json");
+      if (mode === "none") {
+        expect(preds.every((p) => p.findingsTable === undefined && p.prompt === undefined)).toBe(true);
+        expect(report.selfConsistency).toBeUndefined();
+        expect(existsSync(thresholds)).toBe(false);
+        return;
+      }
+      // The head's table beside each report, and the report scored against it.
+      for (const p of preds) {
+        expect(p.findingsTable!.source).toBe("head");
+        expect(p.findingsTable!.rows).toHaveLength(14);
+      }
+      expect(report.selfConsistency.consistent.value).toBeGreaterThanOrEqual(0);
+      expect(report.reports[0].selfConsistency).toBeDefined();
+      expect(r.out).toMatch(/consistent with own table/);
+      // Tuned on validate at the final step, saved with the adapter and beside the evaluation.
+      const saved = JSON.parse(await readFile(thresholds, "utf8"));
+      expect(saved.tunedOn).toEqual({ split: "validate", reports: 4, step: 12 });
+      expect(Object.keys(saved.thresholds)).toHaveLength(14);
+      expect(await readFile(join(runDir(mode), "eval", "final", "findings_thresholds.json"), "utf8")).toBe(
+        await readFile(thresholds, "utf8"),
+      );
+      const logs = await workerLogs(runDir(mode));
+      expect(logs).not.toMatch(/findings_table_unknown_words/);
+      if (mode === "output") {
+        expect(preds.every((p) => p.prompt === undefined)).toBe(true);
+        return;
+      }
+      // prompt: the model was asked with its own table, between the markers, after the image.
+      for (const p of preds) {
+        expect(p.prompt).toMatch(/^<bos> <image>×\d+ /);
+        expect(p.prompt).toContain(`<table> ${renderTableText(p.findingsTable!)} </table>`);
+      }
+    }, 300_000);
+  }
+
+  it("prompt: a SIGKILLed trainer is replaced and the run ends with the same adapter", async () => {
+    const dir = join(root, "prompt-killed");
+    const run = radfleet(["run", await specFor("prompt"), "--run-dir", dir, "--quiet"]);
+    // Past the evaluation at step 6 (thresholds tuned) and the checkpoint at step 8 that holds them.
+    await waitFor("step 9", async () => (await progress(dir)).some((x) => x.step >= 9), 200_000, 100);
+    const pid = Number((await readFile(join(dir, "logs", "worker-1.pid"), "utf8")).trim());
+    process.kill(pid, "SIGKILL");
+    const r = await run.done;
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/1 worker restart/);
+    const clean = await readFile(join(runDir("prompt"), "adapter", "adapter_model.safetensors"));
+    expect((await readFile(join(dir, "adapter", "adapter_model.safetensors"))).equals(clean)).toBe(true);
+    expect(await readFile(join(dir, "adapter", "findings_thresholds.json"), "utf8")).toBe(
+      await readFile(join(runDir("prompt"), "adapter", "findings_thresholds.json"), "utf8"),
+    );
+  }, 300_000);
+
+  it("radfleet compare shows the three modes side by side with intervals and self-consistency", async () => {
+    const r = await radfleet(["compare", runDir("none"), runDir("output"), runDir("prompt")]).done;
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/\| task\.findingsTable\s+\| "none"\s+\| "output"\s+\| "prompt"\s+\|/);
+    for (const row of [
+      /\| ROUGE-L F \(rouge-score\) \[95% CI\]\s+\| \d\.\d{4} \[/,
+      /\| clinical F1 micro-14 .*\[95% CI\]\s+\| \d\.\d{4} \[/,
+      /\| fully accurate \[95% CI\]\s+\| [\d.]+% \[/,
+      /\| consistent with own table \[95% CI\]\s+\| — \(no table\)\s+\| [\d.]+% \[[\d.]+%, [\d.]+%\]\s+\| [\d.]+% \[/,
+    ]) {
+      expect(r.out).toMatch(row);
+    }
+    const json = JSON.parse(
+      (await radfleet(["compare", runDir("none"), runDir("prompt"), "--json"]).done).out,
+    ) as { metrics: string[][] };
+    expect(json.metrics.find((m) => m[0].startsWith("contradicts own table"))).toHaveLength(3);
+  }, 60_000);
+});
