@@ -24,4 +24,12 @@ describe("shipped example specs", () => {
     expect({ ...a, task: { ...a.task, clsWeight: 0 } }).toEqual(b);
     expect(a.task.clsWeight).toBeGreaterThan(0);
   });
+  it("the findings-table specs differ only in task.findingsTable", async () => {
+    const modes = ["none", "output", "prompt"] as const;
+    const specs = await Promise.all(modes.map((m) => loadRunSpecFile(`examples/findings-table/${m}.yaml`)));
+    specs.forEach((s, i) => expect(s.spec.task.findingsTable).toBe(modes[i]));
+    const same = specs.map((s) => ({ ...s.spec, task: { ...s.spec.task, findingsTable: "none" } }));
+    expect(same[1]).toEqual(same[0]);
+    expect(same[2]).toEqual(same[0]);
+  });
 });
