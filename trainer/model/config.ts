@@ -34,16 +34,24 @@ export interface ModelConfig {
   vision_feature_select_strategy: "full" | "default";
   projector_hidden_act: "gelu";
   /**
-   * anyres tile resolutions [height, width]. radfleet presents every image square at
-   * vision_config.image_size, which selects the 1×1 grid, so the list must hold
-   * [image_size, image_size]; empty (radfleet's tiny preset) means base image only.
+   * anyres resolutions [height, width], multiples of vision_config.image_size: an image is resized
+   * into the best one for its size and cut into tiles of image_size (see anyres.ts). Empty
+   * (radfleet's tiny preset) means base image only, at the tower's resolution.
    */
   image_grid_pinpoints: number[][];
-  /** "anyres_max_9" in the real checkpoints; with a 1×1 grid it never triggers downsampling. */
+  /** "anyres_max_N": a packed tile grid of more than about N tiles' features is shrunk to about N (real checkpoints: 9). */
   vision_aspect_ratio: string;
   vision_config: VisionConfig;
   text_config: TextConfig;
   radfleet: { num_labels: number };
+}
+
+/**
+ * Patches along a side of the tower's input: image_size // patch_size, as SigLIP's stride-p
+ * convolution sees them (384 / 14 → 27: the last 6 pixel rows and columns are never read).
+ */
+export function patchesPerSide(v: VisionConfig): number {
+  return Math.floor(v.image_size / v.patch_size);
 }
 
 /**
@@ -169,12 +177,30 @@ export function parseModelConfig(raw: Record<string, unknown>, source: string): 
       `${source}: vision_feature_layer: radfleet supports one layer index, got ${JSON.stringify(vl)}`,
     );
   }
-  const pinpoints = (raw.image_grid_pinpoints ?? []) as number[][];
   const imageSize = num(v, "image_size", "vision_config");
-  if (pinpoints.length > 0 && !pinpoints.some((p) => p[0] === imageSize && p[1] === imageSize)) {
+  const rawPinpoints = raw.image_grid_pinpoints ?? [];
+  if (!Array.isArray(rawPinpoints))
     throw new Error(
-      `${source}: image_grid_pinpoints lacks [${imageSize}, ${imageSize}]; radfleet presents images at the tower's ` +
-        `resolution (a 1×1 anyres grid), so the checkpoint must list that resolution`,
+      `${source}: image_grid_pinpoints: expected a list of [height, width], got ${JSON.stringify(rawPinpoints)}`,
+    );
+  const pinpoints = rawPinpoints as unknown[];
+  pinpoints.forEach((p, i) => {
+    // transformers cuts the padded resolution into image_size tiles and counts them by floor
+    // division, so a resolution that is not a multiple cannot be packed (there either)
+    if (
+      !Array.isArray(p) ||
+      p.length !== 2 ||
+      !p.every((x) => typeof x === "number" && Number.isInteger(x) && x > 0 && x % imageSize === 0)
+    ) {
+      throw new Error(
+        `${source}: image_grid_pinpoints[${i}]: expected [height, width], positive multiples of vision_config.image_size (${imageSize}), got ${JSON.stringify(p)}`,
+      );
+    }
+  });
+  const aspect = typeof raw.vision_aspect_ratio === "string" ? raw.vision_aspect_ratio : "anyres_max_9";
+  if (pinpoints.length > 0 && !/^anyres_max_[1-9]\d*$/.test(aspect)) {
+    throw new Error(
+      `${source}: vision_aspect_ratio: with image_grid_pinpoints radfleet implements "anyres_max_N" (N >= 1), as the llava-hf checkpoints use, got ${JSON.stringify(raw.vision_aspect_ratio)}`,
     );
   }
   if (pinpoints.length > 0 && raw.vision_feature_select_strategy === "default") {
@@ -207,9 +233,8 @@ export function parseModelConfig(raw: Record<string, unknown>, source: string): 
     vision_feature_layer: vl,
     vision_feature_select_strategy: raw.vision_feature_select_strategy === "default" ? "default" : "full",
     projector_hidden_act: "gelu",
-    image_grid_pinpoints: pinpoints,
-    vision_aspect_ratio:
-      typeof raw.vision_aspect_ratio === "string" ? raw.vision_aspect_ratio : "anyres_max_9",
+    image_grid_pinpoints: pinpoints as number[][],
+    vision_aspect_ratio: aspect,
     vision_config: {
       hidden_size: num(v, "hidden_size", "vision_config"),
       intermediate_size: num(v, "intermediate_size", "vision_config"),

@@ -13,6 +13,7 @@ export {
   tinyConfig,
   realConfig,
   parseModelConfig,
+  patchesPerSide,
   type ModelConfig,
   type VisionConfig,
   type TextConfig,
@@ -27,6 +28,7 @@ export {
   type KvCache,
 } from "./llava.js";
 export { countParameters } from "./parameter-count.js";
+export { anyresLayout, selectBestResolution, type AnyresLayout } from "./anyres.js";
 
 /** Where the shipped tiny base model lives (written by `radfleet pretrain`). */
 export const TINY_BASE_DIR = new URL("../../models/tiny-base", import.meta.url).pathname;

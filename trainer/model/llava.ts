@@ -7,7 +7,8 @@
 // trainable tensors are the adapters and the classifier.
 import * as tf from "@tensorflow/tfjs";
 import { dequantizeNf4, LoraLinear, type LoraConfig, type Nf4Tensor } from "../qlora/index.js";
-import type { ModelConfig } from "./config.js";
+import { anyresLayout, anyresTiles, bilinearWeights, resizeSeparable } from "./anyres.js";
+import { patchesPerSide, type ModelConfig } from "./config.js";
 
 export interface WeightEntry {
   shape: number[];
@@ -26,10 +27,15 @@ export interface BuildOptions {
   seed: number;
   /** Every weight a float variable, no LoRA, embeddings by one-hot matmul (pretraining the tiny base). */
   trainBase?: boolean;
+  /**
+   * Black in the normalisation of the pixels the model is given: the value anyres pads tiles with
+   * (transformers pads with 0 before normalising). Default -1, black under SigLIP's mean 0.5 / std 0.5.
+   */
+  imagePadValue?: number;
 }
 
 export interface ForwardBatch {
-  pixels: tf.Tensor4D; // [B, H, W, C]
+  pixels: tf.Tensor4D; // [B, H, W, C]: one size for the batch; the tower's image_size unless anyres (image_grid_pinpoints)
   inputIds: tf.Tensor2D; // [B, T] int32
 }
 
@@ -168,12 +174,34 @@ export class LlavaModel {
     this.classifierB = tf.variable(tf.tensor1d(cb), true, `classifier.bias#${id}`); // [14]
   }
 
-  /** Image tokens per image in the prompt: the base image's patches, then the packed tile(s) (see packImage). */
+  /** Image tokens per image presented at the tower's own resolution (see numImageTokensFor). */
   get numImageTokens(): number {
-    const v = this.config.vision_config;
-    const g = v.image_size / v.patch_size;
-    const n = this.config.vision_feature_select_strategy === "default" ? g * g - 1 : g * g;
-    return this.config.image_grid_pinpoints.length === 0 ? n + 1 : n + g * (g + 1);
+    const s = this.config.vision_config.image_size;
+    return this.numImageTokensFor(s, s);
+  }
+
+  /**
+   * Image tokens a prompt must hold for an image of height × width, as transformers'
+   * LlavaOnevisionProcessor counts them: with image_grid_pinpoints, the base image's patches and the
+   * packed anyres grid (see packImage); without (radfleet's tiny preset), the base image and one
+   * image_newline, and the image must be at the tower's resolution.
+   */
+  numImageTokensFor(height: number, width: number): number {
+    const g = patchesPerSide(this.config.vision_config);
+    if (this.config.image_grid_pinpoints.length > 0)
+      return anyresLayout(this.config, height, width).numImageTokens;
+    this.checkTowerSize(height, width);
+    return (this.config.vision_feature_select_strategy === "default" ? g * g - 1 : g * g) + 1;
+  }
+
+  private checkTowerSize(height: number, width: number): void {
+    const s = this.config.vision_config.image_size;
+    if (height !== s || width !== s) {
+      throw new Error(
+        `image ${height}×${width}: this model has no image_grid_pinpoints (no anyres tiling), so images must be ` +
+          `${s}×${s}, the vision tower's image_size; set data.imageSize to ${s}`,
+      );
+    }
   }
 
   /** LoRA A/B in module order (vision, projector, language model), then the head; base weights too when trainBase. */
@@ -231,12 +259,15 @@ export class LlavaModel {
   visionFeatures(pixels: tf.Tensor4D, o: ForwardOptions): tf.Tensor3D {
     const v = this.config.vision_config;
     const p = v.patch_size;
-    const g = v.image_size / p;
+    const g = patchesPerSide(v);
     const B = pixels.shape[0];
     const pre = "model.vision_tower.vision_model";
+    // A stride-p convolution never reads the pixels past the last whole patch (384 px, p = 14: 6 of them).
+    const seen =
+      g * p === v.image_size ? pixels : (pixels.slice([0, 0, 0, 0], [-1, g * p, g * p, -1]) as tf.Tensor4D); // [B, g·p, g·p, C]
     // Patch embedding as reshape + matmul: the conv kernel [D, C, p, p] flattened to [D, C·p·p]
     // against patches flattened in the same (C, row, col) order. No Conv2DBackpropFilter needed.
-    const patches = pixels
+    const patches = seen
       .reshape([B, g, p, g, p, v.num_channels])
       .transpose([0, 1, 3, 5, 2, 4]) // [B, gh, gw, C, p, p]
       .reshape([B, g * g, v.num_channels * p * p]); // [B, N, C·p·p]
@@ -300,29 +331,75 @@ export class LlavaModel {
   }
 
   /**
-   * Lays out one image's projected features [B, N, D] as LLaVA-OneVision feeds them to the decoder
-   * (Hugging Face's pack_image_features). Images are presented at the tower's own resolution, so the
-   * anyres grid is 1×1: with image_grid_pinpoints, the base image's N features are followed by the
-   * single tile's features row by row, each row of g closed by image_newline (N + g·(g+1) tokens);
-   * without pinpoints (radfleet's tiny preset, and Hugging Face's multi-image path) only the base
-   * image and one image_newline (N + 1). The tile is the base image itself at this resolution, so
-   * its features are reused rather than encoded twice.
+   * The processor's pixel_values for pixels [B, H, W, C] of original size H × W: [B, 1 + tiles, s, s, C],
+   * the whole image resized to the tower's s × s, then the anyres tiles (see anyres.ts).
    */
-  packImage(features: tf.Tensor3D): tf.Tensor3D {
-    const [B, N, D] = features.shape;
-    const newline = this.w("model.image_newline"); // [D]
-    if (this.config.image_grid_pinpoints.length === 0) {
-      return tf.concat([features, tf.broadcastTo(newline.reshape([1, 1, D]), [B, 1, D])], 1) as tf.Tensor3D; // [B, N+1, D]
-    }
-    const g = Math.round(Math.sqrt(N));
-    const grid = features.reshape([B, g, g, D]); // [B, rows, cols, D]
-    const rows = tf.concat([grid, tf.broadcastTo(newline.reshape([1, 1, 1, D]), [B, g, 1, D])], 2); // [B, g, g+1, D]
-    return tf.concat([features, rows.reshape([B, g * (g + 1), D])], 1) as tf.Tensor3D; // [B, N + g(g+1), D]
+  imageTiles(pixels: tf.Tensor4D): tf.Tensor5D {
+    const [, H, W] = pixels.shape;
+    const s = this.config.vision_config.image_size;
+    return anyresTiles(pixels, anyresLayout(this.config, H, W), s, this.opts.imagePadValue ?? -1);
   }
 
-  /** pixels [B, H, W, C] → the image's decoder inputs [B, numImageTokens, D]. */
+  /**
+   * Lays out the projected features of one image per row as LLaVA-OneVision feeds them to the
+   * decoder (Hugging Face's pack_image_features). features [B, 1 + tiles, N, D] (base image first,
+   * tiles row by row) of images of original size height × width. Without image_grid_pinpoints
+   * (radfleet's tiny preset, and Hugging Face's multi-image path) there are no tiles: the base
+   * image's N features and one image_newline. With them: the base image's N features, then the
+   * tiles' features as one grid, unpadded to the original aspect, shrunk bilinearly by the
+   * anyres_max_N rule, each row closed by image_newline.
+   */
+  packImage(features: tf.Tensor4D, height: number, width: number): tf.Tensor3D {
+    const [B, , N, D] = features.shape;
+    const newline = this.w("model.image_newline"); // [D]
+    const base = features.slice([0, 0, 0, 0], [-1, 1, -1, -1]).reshape([B, N, D]); // [B, N, D]
+    if (this.config.image_grid_pinpoints.length === 0) {
+      return tf.concat([base, tf.broadcastTo(newline.reshape([1, 1, D]), [B, 1, D])], 1) as tf.Tensor3D; // [B, N+1, D]
+    }
+    const L = anyresLayout(this.config, height, width);
+    const g = patchesPerSide(this.config.vision_config);
+    if (N !== g * g) {
+      throw new Error(
+        `anyres packing needs ${g}×${g} features per tile, got ${N} (vision_feature_select_strategy "full")`,
+      );
+    }
+    const [nr, nc] = [L.gridRows, L.gridCols];
+    let grid = features
+      .slice([0, 1, 0, 0], [-1, nr * nc, -1, -1]) // [B, tiles, N, D]
+      .reshape([B, nr, nc, g, g, D])
+      .transpose([0, 1, 3, 2, 4, 5]) // [B, nr, g, nc, g, D]
+      .reshape([B, nr * g, nc * g, D]) as tf.Tensor4D; // [B, rows, cols, D]
+    const [r0, r1] = L.keepRows;
+    const [c0, c1] = L.keepCols;
+    grid = grid.slice([0, r0, c0, 0], [-1, r1 - r0, c1 - c0, -1]); // [B, kept rows, kept cols, D]
+    if (L.outRows !== r1 - r0 || L.outCols !== c1 - c0) {
+      grid = resizeSeparable(grid, L.outRows, L.outCols, bilinearWeights); // [B, outRows, outCols, D]
+    }
+    const rows = tf.concat([grid, tf.broadcastTo(newline.reshape([1, 1, 1, D]), [B, L.outRows, 1, D])], 2); // [B, outRows, outCols+1, D]
+    return tf.concat([base, rows.reshape([B, L.outRows * (L.outCols + 1), D])], 1) as tf.Tensor3D; // [B, M, D]
+  }
+
+  /** pixels [B, H, W, C] → the images' decoder inputs [B, numImageTokensFor(H, W), D]. */
   imageEmbeds(pixels: tf.Tensor4D, o: ForwardOptions): tf.Tensor3D {
-    return this.packImage(this.project(this.visionFeatures(pixels, o), o));
+    const [B, H, W] = pixels.shape;
+    const s = this.config.vision_config.image_size;
+    if (this.config.image_grid_pinpoints.length === 0) {
+      this.checkTowerSize(H, W);
+      const f = this.project(this.visionFeatures(pixels, o), o); // [B, N, D]
+      return this.packImage(f.expandDims(1) as tf.Tensor4D, H, W);
+    }
+    const L = anyresLayout(this.config, H, W);
+    if (H === s && W === s && L.gridRows === 1 && L.gridCols === 1) {
+      // At the tower's resolution with a 1×1 grid the only tile is the base image itself (no
+      // resize, no padding): encode it once and use its features twice.
+      const f = this.project(this.visionFeatures(pixels, o), o).expandDims(1); // [B, 1, N, D]
+      return this.packImage(tf.concat([f, f], 1) as tf.Tensor4D, H, W);
+    }
+    const tiles = this.imageTiles(pixels); // [B, 1 + n, s, s, C]
+    const n = tiles.shape[1];
+    const flat = tiles.reshape([B * n, s, s, tiles.shape[4]]) as tf.Tensor4D; // [B·(1+n), s, s, C]
+    const f = this.project(this.visionFeatures(flat, o), o); // [B·(1+n), N, D]
+    return this.packImage(f.reshape([B, n, f.shape[1], f.shape[2]]) as tf.Tensor4D, H, W);
   }
 
   // ---- language model (Qwen2) ----------------------------------------------------------------
@@ -528,7 +605,7 @@ export function expectedShapes(c: ModelConfig): Map<string, number[]> {
   const v = c.vision_config;
   const t = c.text_config;
   const vp = "model.vision_tower.vision_model";
-  const N = (v.image_size / v.patch_size) ** 2;
+  const N = patchesPerSide(v) ** 2;
   m.set(`${vp}.embeddings.patch_embedding.weight`, [
     v.hidden_size,
     v.num_channels,

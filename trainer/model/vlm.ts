@@ -11,6 +11,7 @@ import {
   type AdapterConfig,
   type LoraConfig,
 } from "../qlora/index.js";
+import { PIXEL_MEAN, PIXEL_STD } from "../data/index.js";
 import { realConfig, tinyConfig, type ModelConfig } from "./config.js";
 import { readCheckpointDir, writeCheckpointDir } from "./checkpoint-dir.js";
 import { generateBeam, generateGreedy } from "./generate.js";
@@ -26,7 +27,12 @@ export interface ModelSpec {
   lora: LoraConfig & { targetModules: string[] };
   head: { pooling: "image_tokens" | "vision" };
   seed: number;
-  /** Input side for the tiny preset (default 64). */
+  /**
+   * Side of the square images the model is given (the run's data.imageSize). The tiny preset builds
+   * its tower at this size (default 64). A checkpoint with image_grid_pinpoints takes any size and
+   * tiles it as transformers' processor would (e.g. 2×2 tiles for 768 at a 384 tower); one without
+   * takes its tower's image_size only. Unset: the tower's image_size.
+   */
   imageSize?: number;
   /** Every weight a float variable and no LoRA: pretraining the tiny base (`radfleet pretrain`). */
   trainBase?: boolean;
@@ -37,7 +43,7 @@ export interface ModelSpec {
 }
 
 export interface Batch {
-  pixels: tf.Tensor4D; // [B, H, W, C], H = W = vision image_size, values as the tower expects (SigLIP: [-1, 1])
+  pixels: tf.Tensor4D; // [B, S, S, C], S = model.imageSize, normalised as trainer/data does (black = -PIXEL_MEAN / PIXEL_STD)
   inputIds: tf.Tensor2D; // [B, T] int32, padding on the right
   /** [B, T] 1 for real tokens. The decoder is causal and padding sits on the right, so real positions
    * never see padding; the loss masks padded positions. Kept for the interface's sake. */
@@ -70,14 +76,20 @@ export class VlmModel {
     return this.net.config.vision_config.num_channels;
   }
 
-  /** Input side in pixels (square). */
+  /**
+   * Side in pixels of the square images this model takes: spec.imageSize for an anyres checkpoint
+   * (image_grid_pinpoints), else the vision tower's image_size.
+   */
   get imageSize(): number {
-    return this.net.config.vision_config.image_size;
+    const c = this.net.config;
+    return c.image_grid_pinpoints.length > 0
+      ? (this.spec.imageSize ?? c.vision_config.image_size)
+      : c.vision_config.image_size;
   }
 
-  /** Image tokens a prompt must hold per image. */
+  /** Image tokens a prompt must hold per image of imageSize × imageSize (transformers' processor count). */
   get numImageTokens(): number {
-    return this.net.numImageTokens;
+    return this.net.numImageTokensFor(this.imageSize, this.imageSize);
   }
 
   forward(
@@ -226,6 +238,8 @@ export async function buildModel(spec: ModelSpec): Promise<VlmModel> {
     pooling: spec.head.pooling,
     seed: spec.seed,
     trainBase: spec.trainBase === true,
+    // anyres pads tiles with black as the data pipeline normalises it
+    imagePadValue: (0 - PIXEL_MEAN) / PIXEL_STD,
   };
   if (spec.path) {
     const dir = await readCheckpointDir(spec.path);
