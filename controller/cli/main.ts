@@ -27,6 +27,10 @@ const COMMANDS: Record<string, Command> = {
     summary: "compare finished runs side by side",
     load: () => import("../../trainer/train/compare-cli.js"),
   },
+  generate: {
+    summary: "write reports (and findings tables) for images with a finished run's adapter",
+    load: () => import("../../trainer/train/generate-cli.js"),
+  },
   eval: {
     summary: "evaluate generated reports against references",
     load: () => import("../../trainer/eval/eval-cli.js"),

@@ -3,7 +3,7 @@
 // thresholds are tuned on validate, saved with the adapter and kept in checkpoints (a SIGKILLed
 // prompt-mode run still ends bit-identical); `radfleet compare` puts the three side by side.
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile } from "node:fs/promises";
+import { cp, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -32,6 +32,14 @@ async function specFor(mode: string): Promise<string> {
     12,
   );
   return path;
+}
+
+/** The synthetic layout's image of a study: files/pXX/p<subject>/<study id>/<dicom>.jpg. */
+async function imageOf(studyId: string): Promise<string> {
+  const files = (await readdir(join(data, "files"), { recursive: true })) as string[];
+  const hit = files.find((f) => f.split("/").at(-2) === studyId && f.endsWith(".jpg"));
+  if (!hit) throw new Error(`no image for ${studyId}`);
+  return join(data, "files", hit);
 }
 
 async function predictions(dir: string): Promise<Prediction[]> {
@@ -108,6 +116,30 @@ describe("task.findingsTable", () => {
       await readFile(join(runDir("prompt"), "adapter", "findings_thresholds.json"), "utf8"),
     );
   }, 300_000);
+
+  it("radfleet generate writes, for a test image, the table and report the evaluation wrote", async () => {
+    const [first] = await predictions(runDir("prompt"));
+    const image = await imageOf(first.id);
+    const r = await radfleet(["generate", runDir("prompt"), image, "--max-new-tokens", "12", "--json"]).done;
+    expect(r.code, r.out).toBe(0);
+    const out = JSON.parse(r.out.trim().split("\n").at(-1)!) as {
+      image: string;
+      report: string;
+      findingsTable: FindingsTable;
+      findingsTableText: string;
+    };
+    expect(out.image).toBe(image);
+    expect(out.findingsTable.rows.map((x) => x.state)).toEqual(first.findingsTable!.rows.map((x) => x.state));
+    expect(out.findingsTableText).toBe(renderTableText(first.findingsTable!));
+    expect(out.report).toBe(first.generated);
+    // Without the saved thresholds a table cannot be made the way the run made it: refused, named.
+    const bare = join(root, "bare-adapter");
+    await cp(join(runDir("prompt"), "adapter"), bare, { recursive: true });
+    await rm(join(bare, "findings_thresholds.json"));
+    const refused = await radfleet(["generate", runDir("prompt"), image, "--adapter", bare]).done;
+    expect(refused.code).toBe(1);
+    expect(refused.out).toMatch(/bare-adapter\/findings_thresholds\.json is missing/);
+  }, 120_000);
 
   it("radfleet compare shows the three modes side by side with intervals and self-consistency", async () => {
     const r = await radfleet(["compare", runDir("none"), runDir("output"), runDir("prompt")]).done;

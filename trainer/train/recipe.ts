@@ -8,7 +8,6 @@
 // (seed, step, rank), and the optimizer runs on the all-reduced bits, so replicas stay identical
 // and a run resumed from a checkpoint repeats an uninterrupted run bit for bit.
 import * as tf from "@tensorflow/tfjs";
-import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../../common/log.js";
@@ -16,21 +15,20 @@ import type { Registry } from "../../common/metrics.js";
 import type { RunSpec } from "../../common/spec/index.js";
 import { Collective, CollectiveError, type CollectiveListener } from "../collective/index.js";
 import { loadDataset, loadImage, ShardedSampler, type Example, type SamplerState } from "../data/index.js";
-import { buildModel, buildPrompt, countParameters, TINY_BASE_DIR, type VlmModel } from "../model/index.js";
+import { countParameters, type VlmModel } from "../model/index.js";
+import { buildRunModel, RunSetupError } from "./run-model.js";
+import { ReportGenerator } from "./report-generator.js";
 import { evaluate, headline, writeEvalReport, type EvalRecord } from "../eval/index.js";
 import { CheckpointCorruptError, checkpointKey, type CheckpointStore } from "../checkpoint/store.js";
 import { decodeCheckpoint, encodeCheckpoint, type TrainerState } from "../checkpoint/checkpoint.js";
 import type { Coordination, GenerationInfo, CheckpointRef } from "./coordination.js";
-import { encodeExample, labelTargets, makeBatch, pixelTensor, type TrainBatch } from "./batch.js";
+import { encodeExample, labelTargets, makeBatch, type TrainBatch } from "./batch.js";
 import {
   defaultThresholds,
-  describePrompt,
   longestTables,
   renderTableText,
   tableFromLabels,
   tableFromProbs,
-  TablePrompts,
-  tableVocabulary,
   THRESHOLDS_FILE,
   tuneThresholds,
   type FindingsTable,
@@ -129,32 +127,15 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
     skipped: dataset.skipped,
   });
 
-  // The tiny preset without a path uses the shipped base (models/tiny-base, made by `radfleet
-  // pretrain`); with model.init random (or no shipped base) a seeded random model whose vocabulary
-  // covers the training reports.
-  if (spec.model.init === "random" && spec.model.path) {
-    throw new TrainingFailure("spec.model.init is random but spec.model.path is set; unset one of them");
-  }
-  const shippedBase =
-    spec.model.init === "pretrained" &&
-    spec.model.preset === "tiny" &&
-    !spec.model.path &&
-    existsSync(join(TINY_BASE_DIR, "config.json"));
-  const model = await buildModel({
-    preset: spec.model.preset,
-    path: spec.model.path ?? (shippedBase ? TINY_BASE_DIR : undefined),
-    quantization: spec.model.quantization,
-    lora: spec.model.lora,
-    head: spec.model.head,
-    seed: spec.training.seed,
-    imageSize: spec.data.imageSize,
-    // A vocabulary built from the corpus also needs the table's words when tables are written.
-    corpus: [...trainSet.map((e) => e.report), ...(tableMode === "none" ? [] : [tableVocabulary()])],
-  });
-  if (model.imageSize !== spec.data.imageSize) {
-    throw new TrainingFailure(
-      `spec.data.imageSize is ${spec.data.imageSize} but the model's vision tower takes ${model.imageSize}x${model.imageSize} images`,
+  let model: VlmModel;
+  try {
+    model = await buildRunModel(
+      spec,
+      trainSet.map((e) => e.report),
     );
+  } catch (err) {
+    if (err instanceof RunSetupError) throw new TrainingFailure(err.message);
+    throw err;
   }
   const params = new FlatParams(model.trainableVariables());
   const initialParams = params.read();
@@ -162,10 +143,10 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
   metrics.totalSteps.set(totalSteps);
 
   const tok = model.tokenizer;
-  const prompt = buildPrompt(tok, { numImageTokens: model.numImageTokens });
-  const tablePrompts = tableMode === "prompt" ? new TablePrompts(tok, model.numImageTokens) : undefined;
+  const generator = new ReportGenerator(model, spec);
+  const { prompt, tablePrompts } = generator;
   // One sequence length for every batch: the longest prompt + the report budget + the end token.
-  const seqLen = (tablePrompts?.maxLength ?? prompt.length) + spec.data.maxReportTokens + 1;
+  const seqLen = generator.maxPromptLength + spec.data.maxReportTokens + 1;
   if (tableMode !== "none" && tok.unkId >= 0) {
     const unknown = longestTables()
       .map(renderTableText)
@@ -197,19 +178,7 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
     return t;
   };
 
-  /** The head's probabilities from a prompt-only forward (the image positions never see the rest). */
-  function headProbs(images: Float32Array[]): number[][] {
-    return tf.tidy(() => {
-      const pixels = pixelTensor(images, spec.data.imageSize, channels);
-      const inputIds = tf.tensor2d(
-        images.flatMap(() => prompt),
-        [images.length, prompt.length],
-        "int32",
-      );
-      const { clsLogits } = model.forward({ pixels, inputIds }, { training: false });
-      return tf.sigmoid(clsLogits).arraySync() as number[][];
-    });
-  }
+  const headProbs = (images: Float32Array[]) => generator.headProbs(images);
 
   /** prompts: one per example (a findings table in each); the plain prompt when absent. */
   function buildBatch(examples: Example[], images: Float32Array[], prompts?: number[][]): TrainBatch {
@@ -398,38 +367,26 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
     if (evalSet.length === 0) return;
     const mine = evalSet.filter((_, i) => i % g.worldSize === g.rank);
     const records: Array<EvalRecord & { prompt?: string }> = [];
-    const gen = spec.evaluation.generation;
     for (let i = 0; i < mine.length; i += spec.training.batchSize) {
       const chunk = mine.slice(i, i + spec.training.batchSize);
       const images = await loadImages(chunk);
       const known = chunk.map((e) => tuned?.probs.get(e.id));
-      const probs = known.every((p) => p !== undefined) ? (known as number[][]) : headProbs(images);
-      const tables = tableMode === "none" ? undefined : probs.map((p) => tableFromProbs(p, state.thresholds));
-      const prompts = chunk.map((_, j) => (tablePrompts ? tablePrompts.prompt(tables![j]) : prompt.slice()));
-      const pixels = pixelTensor(images, spec.data.imageSize, channels);
-      let out: number[][];
-      try {
-        out = await model.generate(pixels, prompts, {
-          maxNewTokens: Math.min(gen.maxNewTokens, spec.data.maxReportTokens + 1),
-          numBeams: gen.numBeams,
-          repetitionPenalty: gen.repetitionPenalty,
-          stopTokenIds: [tok.eosId],
-        });
-      } finally {
-        pixels.dispose();
-      }
-      chunk.forEach((e, j) =>
+      const reports = await generator.generate(
+        images,
+        state.thresholds,
+        known.every((p) => p !== undefined) ? (known as number[][]) : undefined,
+      );
+      chunk.forEach((e, j) => {
+        const { report, ...rest } = reports[j];
         records.push({
           id: e.id,
-          generated: tok.decode(out[j]),
+          generated: report,
           reference: e.report,
           referenceLabels: e.labels,
-          headProbs: probs[j],
           headTargets: e.labels,
-          ...(tables ? { findingsTable: tables[j] } : {}),
-          ...(tablePrompts ? { prompt: describePrompt(tok, prompts[j]) } : {}),
-        }),
-      );
+          ...rest,
+        });
+      });
     }
     const gathered = await collective.allGather(new TextEncoder().encode(JSON.stringify(records)));
     if (g.rank !== 0) return;
