@@ -1,5 +1,6 @@
 // The worker side of the coordinator protocol (protos/radfleet/v1/coordinator.proto): one session
 // stream carrying heartbeats up and generation/checkpoint events down, plus the unary calls.
+import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS } from "./keepalive.js";
 import * as grpc from "@grpc/grpc-js";
 import { loadCoordinatorProto, type CoordinatorGrpcClient } from "../proto/index.js";
 import type { SessionEvent__Output } from "../proto/index.js";
@@ -141,8 +142,9 @@ export class CoordinatorClient {
       ? grpc.credentials.createSsl(opts.tls.ca, opts.tls.key ?? null, opts.tls.cert ?? null)
       : grpc.credentials.createInsecure();
     this.grpc = new proto.radfleet.v1.Coordinator(opts.address, creds, {
-      "grpc.keepalive_time_ms": 10_000,
-      "grpc.keepalive_timeout_ms": 5_000,
+      // See keepalive.ts: generous, because this process's event loop blocks during a step.
+      "grpc.keepalive_time_ms": KEEPALIVE_TIME_MS,
+      "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
       "grpc.keepalive_permit_without_calls": 1,
       // Quick reconnects after a coordinator restart, instead of grpc's default back-off up to 120 s.
       "grpc.initial_reconnect_backoff_ms": 100,

@@ -1,5 +1,6 @@
 // The coordinator's gRPC server: authenticates every call (run id + token in metadata), then hands
 // the typed request to that run's RunCoordinator. One server can host several runs.
+import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS } from "../../common/coordinator-client/keepalive.js";
 import { timingSafeEqual } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import { loadCoordinatorProto, type CoordinatorHandlers } from "../../common/proto/index.js";
@@ -255,10 +256,12 @@ export async function startCoordinatorServer(
 
   const proto = loadCoordinatorProto();
   const server = new grpc.Server({
-    // Workers keep a session stream open for the whole run; ping them so dead peers are noticed
-    // even when no heartbeat is due, and allow the clients' keepalive pings.
-    "grpc.keepalive_time_ms": 10_000,
-    "grpc.keepalive_timeout_ms": 5_000,
+    // Workers keep a session stream open for the whole run. Liveness is the heartbeats' business
+    // (their timeout is a spec setting); keepalive only clears half-open connections, so its
+    // timeout must outlast a trainer's longest blocking step: a tf.js step runs synchronously and
+    // cannot answer a ping. A 5 s timeout cut a healthy worker loose on a loaded machine.
+    "grpc.keepalive_time_ms": KEEPALIVE_TIME_MS,
+    "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
     "grpc.http2.min_ping_interval_without_data_ms": 5_000,
   });
   server.addService(withSharedJoinEncoding(proto.radfleet.v1.Coordinator.service), handlers);

@@ -112,4 +112,25 @@ describe("failure detection", () => {
       victim.child.kill("SIGKILL");
     }
   });
+
+  it("a worker whose event loop blocks for 16 s (a long synchronous step) keeps its place while heartbeats allow it", async () => {
+    // Keepalive must not be stricter than the heartbeat timeout: with the old 10 s ping / 5 s
+    // timeout the coordinator dropped the connection of a worker busy in a long step.
+    const c = await startRun("blocked", { heartbeatIntervalMs: 500, heartbeatTimeoutMs: 25_000 });
+    clients = await connectWorkers(c.address, "blocked", ids(2));
+    const busy = spawnWorker(c.address, "blocked", "proc2");
+    await waitFor("proc2's session", async () => c.run.aliveWorkers().includes("proc2"));
+    const [g0] = await Promise.all([clients[0].join(), clients[1].join(), busy.placed]);
+    let endedEarly: unknown = null;
+    void ended(g0).then((e) => (endedEarly = e));
+    busy.child.kill("SIGSTOP");
+    await new Promise((r) => setTimeout(r, 16_000));
+    busy.child.kill("SIGCONT");
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(endedEarly).toBeNull();
+    expect(c.run.aliveWorkers()).toContain("proc2");
+    expect(
+      await coord!.server.registry.getSingleMetricAsString("radfleet_coordinator_failures_detected_total"),
+    ).not.toMatch(/\} [1-9]/);
+  }, 40_000);
 });
