@@ -207,28 +207,31 @@ export function resizeSeparable(
  * The processor's pixel_values for a batch of same-sized images: pixels [B, H, W, C] (already
  * normalised) → [B, 1 + tiles, s, s, C], the whole image resized to s × s first, then the tiles
  * of the padded resolution row by row. `padValue` is black in the pixels' normalisation (the
- * processor pads with 0 before it normalises).
+ * processor pads with 0 before it normalises): one value, or one per channel.
  */
 export function anyresTiles(
   pixels: tf.Tensor4D,
   layout: AnyresLayout,
   s: number,
-  padValue: number,
+  padValue: number | number[],
 ): tf.Tensor5D {
   const [B, , , C] = pixels.shape;
   const base = resizeSeparable(pixels, s, s, bicubicAaWeights); // [B, s, s, C]
   const fitted = resizeSeparable(pixels, layout.resized[0], layout.resized[1], bicubicAaWeights); // [B, h', w', C]
   const [top, bottom, left, right] = layout.pad;
-  const padded = tf.pad(
-    fitted,
-    [
-      [0, 0],
-      [top, bottom],
-      [left, right],
-      [0, 0],
-    ],
-    padValue,
-  ); // [B, RH, RW, C]
+  const paddings: Array<[number, number]> = [
+    [0, 0],
+    [top, bottom],
+    [left, right],
+    [0, 0],
+  ];
+  const values = typeof padValue === "number" ? [padValue] : padValue;
+  if (values.length !== 1 && values.length !== C)
+    throw new Error(`anyres padding: ${values.length} pad values for ${C} channels`);
+  // One black for all channels pads directly; per-channel blacks pad (x − black) with 0 and add black back.
+  const padded = values.every((v) => v === values[0])
+    ? tf.pad(fitted, paddings, values[0]) // [B, RH, RW, C]
+    : (tf.add(tf.pad(tf.sub(fitted, tf.tensor1d(values)), paddings, 0), tf.tensor1d(values)) as tf.Tensor4D); // [B, RH, RW, C]
   const { gridRows: nr, gridCols: nc } = layout;
   const tiles = padded
     .reshape([B, nr, s, nc, s, C])

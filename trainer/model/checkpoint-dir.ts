@@ -1,11 +1,17 @@
 // A Hugging Face style model directory: config.json, model.safetensors or shards listed in
-// model.safetensors.index.json, tokenizer.json. Keys are mapped to radfleet's canonical names on
+// model.safetensors.index.json, tokenizer.json, preprocessor_config.json (the pixels' normalisation,
+// see image-normalization.ts). Keys are mapped to radfleet's canonical names on
 // read (both LLaVA layouts); on write the layout transformers itself saves is used.
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { NF4_CODEBOOK, SafetensorsFile, writeSafetensors, type Nf4Tensor } from "../qlora/index.js";
 import { writeFileAtomic } from "../checkpoint/directory-store.js";
 import { parseModelConfig, type ModelConfig } from "./config.js";
+import {
+  parsePreprocessorConfig,
+  preprocessorConfigJson,
+  type ImageNormalization,
+} from "./image-normalization.js";
 import { canonicalKey, type WeightMap } from "./llava.js";
 
 export interface CheckpointDir {
@@ -13,6 +19,8 @@ export interface CheckpointDir {
   weights: WeightMap;
   /** tokenizer.json's parsed content, when the directory has one. */
   tokenizerJson: object | null;
+  /** preprocessor_config.json, when the directory has one: its normalisation and its whole content. */
+  preprocessor: { normalization: ImageNormalization; json: Record<string, unknown> } | null;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -91,6 +99,19 @@ export async function readCheckpointDir(dir: string): Promise<CheckpointDir> {
     JSON.parse(await readFile(configPath, "utf8")) as Record<string, unknown>,
     configPath,
   );
+  // Before the weights: a malformed file fails fast.
+  const prePath = join(dir, "preprocessor_config.json");
+  let preprocessor: CheckpointDir["preprocessor"] = null;
+  if (await exists(prePath)) {
+    let json: unknown;
+    try {
+      json = JSON.parse(await readFile(prePath, "utf8"));
+    } catch (e) {
+      throw new Error(`${prePath}: not valid JSON: ${(e as Error).message}`);
+    }
+    const normalization = parsePreprocessorConfig(json, config.vision_config.num_channels, prePath);
+    preprocessor = { normalization, json: json as Record<string, unknown> };
+  }
   let files: string[];
   const indexPath = join(dir, "model.safetensors.index.json");
   if (await exists(indexPath)) {
@@ -138,7 +159,7 @@ export async function readCheckpointDir(dir: string): Promise<CheckpointDir> {
   const tokenizerJson = (await exists(tokPath))
     ? (JSON.parse(await readFile(tokPath, "utf8")) as object)
     : null;
-  return { config, weights, tokenizerJson };
+  return { config, weights, tokenizerJson, preprocessor };
 }
 
 /** config.json as transformers writes it for LlavaOnevisionForConditionalGeneration, plus radfleet's head size. */
@@ -173,11 +194,18 @@ export function savedKey(name: string): string {
   return name;
 }
 
+/**
+ * Writes the directory readCheckpointDir reads: weights in transformers' saved layout, tokenizer.json
+ * when given, preprocessor_config.json with the normalisation the model uses (over `preprocessor`,
+ * the source checkpoint's own settings, when it had them), config.json last.
+ */
 export async function writeCheckpointDir(
   dir: string,
   config: ModelConfig,
   tensors: Array<{ name: string; shape: number[]; data: Float32Array }>,
   tokenizerJson: object | null,
+  normalization: ImageNormalization,
+  preprocessor: Record<string, unknown> | null = null,
 ): Promise<void> {
   await mkdir(dir, { recursive: true });
   await writeSafetensors(
@@ -187,6 +215,10 @@ export async function writeCheckpointDir(
   );
   if (tokenizerJson)
     await writeFileAtomic(join(dir, "tokenizer.json"), Buffer.from(JSON.stringify(tokenizerJson)));
+  await writeFileAtomic(
+    join(dir, "preprocessor_config.json"),
+    Buffer.from(JSON.stringify(preprocessorConfigJson(config, normalization, preprocessor), null, 2)),
+  );
   // config.json last: a directory with a config is a complete one.
   await writeFileAtomic(join(dir, "config.json"), Buffer.from(JSON.stringify(configJson(config), null, 2)));
 }

@@ -20,6 +20,15 @@ export {
 } from "./config.js";
 export { readCheckpointDir, writeCheckpointDir, configJson, savedKey } from "./checkpoint-dir.js";
 export {
+  defaultNormalization,
+  parsePreprocessorConfig,
+  pipelineNormalization,
+  pixelAffine,
+  preprocessorConfigJson,
+  siglipNormalization,
+  type ImageNormalization,
+} from "./image-normalization.js";
+export {
   LlavaModel,
   canonicalKey,
   expectedShapes,

@@ -9,6 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import { dequantizeNf4, LoraLinear, type LoraConfig, type Nf4Tensor } from "../qlora/index.js";
 import { anyresLayout, anyresTiles, bilinearWeights, resizeSeparable } from "./anyres.js";
 import { patchesPerSide, type ModelConfig } from "./config.js";
+import { pipelineNormalization, pixelAffine, type ImageNormalization } from "./image-normalization.js";
 
 export interface WeightEntry {
   shape: number[];
@@ -28,14 +29,15 @@ export interface BuildOptions {
   /** Every weight a float variable, no LoRA, embeddings by one-hot matmul (pretraining the tiny base). */
   trainBase?: boolean;
   /**
-   * Black in the normalisation of the pixels the model is given: the value anyres pads tiles with
-   * (transformers pads with 0 before normalising). Default -1, black under SigLIP's mean 0.5 / std 0.5.
+   * What the vision tower expects (preprocessor_config.json's image_mean / image_std). The model is
+   * given pixels in the data pipeline's normalisation and converts them (towerPixels). Default: the
+   * pipeline's own (no conversion).
    */
-  imagePadValue?: number;
+  imageNormalization?: ImageNormalization;
 }
 
 export interface ForwardBatch {
-  pixels: tf.Tensor4D; // [B, H, W, C]: one size for the batch; the tower's image_size unless anyres (image_grid_pinpoints)
+  pixels: tf.Tensor4D; // [B, H, W, C] in the data pipeline's normalisation: one size for the batch; the tower's image_size unless anyres (image_grid_pinpoints)
   inputIds: tf.Tensor2D; // [B, T] int32
 }
 
@@ -117,12 +119,25 @@ export class LlavaModel {
   private readonly linearBias = new Map<string, Float32Array>();
   readonly classifierW: tf.Variable; // [D, 14]
   readonly classifierB: tf.Variable; // [14]
+  /** The tower's normalisation (image_mean / image_std per channel), what preprocessor_config.json gets on save. */
+  readonly imageNormalization: ImageNormalization;
+  /** pipeline → tower units, per channel (see pixelAffine). */
+  private readonly pixelAffine: ReturnType<typeof pixelAffine>;
   private layerCounter = 0;
   private static instances = 0;
 
   constructor(config: ModelConfig, weights: WeightMap, opts: BuildOptions, source = "weights") {
     this.config = config;
     this.opts = opts;
+    const C = config.vision_config.num_channels;
+    this.imageNormalization = opts.imageNormalization ?? pipelineNormalization(C);
+    const { imageMean, imageStd } = this.imageNormalization;
+    if (imageMean.length !== C || imageStd.length !== C) {
+      throw new Error(
+        `${source}: image normalisation has ${imageMean.length} means and ${imageStd.length} stds, the vision tower ${C} channels (vision_config.num_channels)`,
+      );
+    }
+    this.pixelAffine = pixelAffine(this.imageNormalization);
     const expected = expectedShapes(config);
     checkWeights(expected, weights, source);
     const id = LlavaModel.instances++;
@@ -331,13 +346,31 @@ export class LlavaModel {
   }
 
   /**
-   * The processor's pixel_values for pixels [B, H, W, C] of original size H × W: [B, 1 + tiles, s, s, C],
-   * the whole image resized to the tower's s × s, then the anyres tiles (see anyres.ts).
+   * Pixels [B, H, W, C] in the data pipeline's normalisation → the same in the tower's
+   * (imageNormalization): x·scale[c] + shift[c]. The pixels themselves when the two agree (the tiny
+   * preset). Anyres resizing and padding come after, in the tower's units, as in the processor
+   * (which resizes and pads raw pixels, then normalises; resizing commutes with the affine).
+   */
+  towerPixels(pixels: tf.Tensor4D): tf.Tensor4D {
+    const { scale, shift, identity } = this.pixelAffine;
+    if (identity) return pixels;
+    const C = pixels.shape[3];
+    if (C !== scale.length)
+      throw new Error(
+        `pixels have ${C} channels, the vision tower takes ${scale.length} (vision_config.num_channels)`,
+      );
+    return tf.add(tf.mul(pixels, tf.tensor1d(scale)), tf.tensor1d(shift)) as tf.Tensor4D; // [B, H, W, C]
+  }
+
+  /**
+   * The processor's pixel_values for pixels [B, H, W, C] of original size H × W, in the tower's
+   * normalisation (towerPixels): [B, 1 + tiles, s, s, C], the whole image resized to the tower's
+   * s × s, then the anyres tiles (see anyres.ts), padded with black in the tower's units.
    */
   imageTiles(pixels: tf.Tensor4D): tf.Tensor5D {
     const [, H, W] = pixels.shape;
     const s = this.config.vision_config.image_size;
-    return anyresTiles(pixels, anyresLayout(this.config, H, W), s, this.opts.imagePadValue ?? -1);
+    return anyresTiles(pixels, anyresLayout(this.config, H, W), s, this.pixelAffine.black);
   }
 
   /**
@@ -379,8 +412,9 @@ export class LlavaModel {
     return tf.concat([base, rows.reshape([B, L.outRows * (L.outCols + 1), D])], 1) as tf.Tensor3D; // [B, M, D]
   }
 
-  /** pixels [B, H, W, C] → the images' decoder inputs [B, numImageTokensFor(H, W), D]. */
-  imageEmbeds(pixels: tf.Tensor4D, o: ForwardOptions): tf.Tensor3D {
+  /** pixels [B, H, W, C] (the data pipeline's normalisation) → the images' decoder inputs [B, numImageTokensFor(H, W), D]. */
+  imageEmbeds(input: tf.Tensor4D, o: ForwardOptions): tf.Tensor3D {
+    const pixels = this.towerPixels(input); // [B, H, W, C], the tower's normalisation
     const [B, H, W] = pixels.shape;
     const s = this.config.vision_config.image_size;
     if (this.config.image_grid_pinpoints.length === 0) {

@@ -11,17 +11,24 @@ import {
   type AdapterConfig,
   type LoraConfig,
 } from "../qlora/index.js";
-import { PIXEL_MEAN, PIXEL_STD } from "../data/index.js";
 import { realConfig, tinyConfig, type ModelConfig } from "./config.js";
 import { readCheckpointDir, writeCheckpointDir } from "./checkpoint-dir.js";
+import { defaultNormalization, type ImageNormalization } from "./image-normalization.js";
 import { generateBeam, generateGreedy } from "./generate.js";
 import { LlavaModel, randomWeights } from "./llava.js";
 import { DEFAULT_TINY_VOCABULARY } from "./tiny-vocabulary.js";
 import { buildWordLevelTokenizer, tokenizerFromJson, type Tokenizer } from "./tokenizer.js";
 
 export interface ModelSpec {
+  /**
+   * Also picks the pixels' normalisation when there is no preprocessor_config.json: tiny (and unset)
+   * the data pipeline's own, the real presets SigLIP's 0.5 / 0.5.
+   */
   preset?: "tiny" | "llava-onevision-qwen2-0.5b" | "llava-onevision-qwen2-7b";
-  /** A Hugging Face directory (config.json + safetensors + tokenizer.json); overrides the preset's weights. */
+  /**
+   * A Hugging Face directory (config.json + safetensors + tokenizer.json, and preprocessor_config.json
+   * whose image_mean / image_std the model converts the pipeline's pixels to); overrides the preset's weights.
+   */
   path?: string;
   quantization: { type: "nf4" | "none"; blockSize: number; doubleQuant: boolean };
   lora: LoraConfig & { targetModules: string[] };
@@ -43,7 +50,7 @@ export interface ModelSpec {
 }
 
 export interface Batch {
-  pixels: tf.Tensor4D; // [B, S, S, C], S = model.imageSize, normalised as trainer/data does (black = -PIXEL_MEAN / PIXEL_STD)
+  pixels: tf.Tensor4D; // [B, S, S, C], S = model.imageSize, normalised as trainer/data does (black = -PIXEL_MEAN / PIXEL_STD); the model converts them to its checkpoint's normalisation
   inputIds: tf.Tensor2D; // [B, T] int32, padding on the right
   /** [B, T] 1 for real tokens. The decoder is causal and padding sits on the right, so real positions
    * never see padding; the loss masks padded positions. Kept for the interface's sake. */
@@ -65,10 +72,17 @@ export class VlmModel {
     readonly tokenizer: Tokenizer,
     private readonly tokenizerJson: object | null,
     private readonly spec: ModelSpec,
+    /** The checkpoint's preprocessor_config.json, kept (with the normalisation used) by saveBase. */
+    private readonly preprocessorJson: Record<string, unknown> | null = null,
   ) {}
 
   get config(): ModelConfig {
     return this.net.config;
+  }
+
+  /** What the vision tower is given: (p/255 − imageMean[c]) / imageStd[c], converted from the pipeline's pixels. */
+  get imageNormalization(): ImageNormalization {
+    return this.net.imageNormalization;
   }
 
   /** Channels of the pixels tensor (3: greyscale X-rays are repeated into RGB, as SigLIP was trained). */
@@ -220,9 +234,16 @@ export class VlmModel {
     this.loadAdapterTensors(tensors);
   }
 
-  /** Full float weights (LoRA merged) as a Hugging Face directory. */
+  /** Full float weights (LoRA merged) as a Hugging Face directory, with the normalisation the model uses. */
   async saveBase(dir: string): Promise<void> {
-    await writeCheckpointDir(dir, this.net.config, this.net.floatWeights(), this.tokenizerJson);
+    await writeCheckpointDir(
+      dir,
+      this.net.config,
+      this.net.floatWeights(),
+      this.tokenizerJson,
+      this.net.imageNormalization,
+      this.preprocessorJson,
+    );
   }
 
   dispose(): void {
@@ -238,18 +259,25 @@ export async function buildModel(spec: ModelSpec): Promise<VlmModel> {
     pooling: spec.head.pooling,
     seed: spec.seed,
     trainBase: spec.trainBase === true,
-    // anyres pads tiles with black as the data pipeline normalises it
-    imagePadValue: (0 - PIXEL_MEAN) / PIXEL_STD,
   };
   if (spec.path) {
     const dir = await readCheckpointDir(spec.path);
+    const imageNormalization =
+      dir.preprocessor?.normalization ??
+      defaultNormalization(spec.preset, dir.config.vision_config.num_channels);
     if (!dir.tokenizerJson && !spec.tokenizerJson)
       throw new Error(
         `${spec.path}: no tokenizer.json; copy the checkpoint's tokenizer.json next to its config.json`,
       );
     const tokJson = dir.tokenizerJson ?? spec.tokenizerJson!;
     const tok = tokenizerFromJson(tokJson, `${spec.path}/tokenizer.json`);
-    return new VlmModel(new LlavaModel(dir.config, dir.weights, opts, spec.path), tok, tokJson, spec);
+    return new VlmModel(
+      new LlavaModel(dir.config, dir.weights, { ...opts, imageNormalization }, spec.path),
+      tok,
+      tokJson,
+      spec,
+      dir.preprocessor?.json ?? null,
+    );
   }
   const preset = spec.preset ?? "tiny";
   if (preset !== "tiny") {
@@ -263,7 +291,12 @@ export async function buildModel(spec: ModelSpec): Promise<VlmModel> {
   const config = tinyConfig(tok.vocabSize, spec.imageSize ?? 64);
   config.image_token_index = tok.imageTokenId;
   return new VlmModel(
-    new LlavaModel(config, randomWeights(config, spec.seed), opts, "tiny preset"),
+    new LlavaModel(
+      config,
+      randomWeights(config, spec.seed),
+      { ...opts, imageNormalization: defaultNormalization(preset, config.vision_config.num_channels) },
+      "tiny preset",
+    ),
     tok,
     tokJson,
     spec,
