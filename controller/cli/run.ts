@@ -289,7 +289,7 @@ export async function run(argv: string[]): Promise<number> {
     if (existsSync(reportPath)) {
       const report = JSON.parse(await readFile(reportPath, "utf8")) as ReportJson;
       console.log(
-        `\nEvaluation on ${report.count} validation reports (eval/final/report.md):\n${summaryTable(report)}`,
+        `\nEvaluation on ${report.count} ${spec.evaluation.split === "test" ? "test" : "validation"} reports (eval/final/report.md):\n${summaryTable(report)}`,
       );
     }
     console.log(`\nadapter: ${join(runDir, "adapter")}\nrun directory: ${runDir}`);
