@@ -195,10 +195,11 @@ const collective = object({
   bucketBytes: int({ default: 64 * 1024 * 1024, min: 1024, description: "Gradient fusion bucket size." }),
   compression: oneOf(["none", "fp16"] as const, { default: "none" }),
   timeoutSeconds: num({
-    default: 5,
+    default: 30,
     min: 0,
     exclusiveMin: true,
-    description: "A dead or stalled peer fails an operation within this.",
+    description:
+      "A stalled peer fails an operation after this long without data (a dead one at once); must exceed the slowest rank's step.",
   }),
 });
 
@@ -266,7 +267,13 @@ const rendezvous = object({
     description: "Wait after min workers joined for more to arrive.",
   }),
   heartbeatIntervalSeconds: num({ default: 1, min: 0, exclusiveMin: true }),
-  heartbeatTimeoutSeconds: num({ default: 10, min: 0, exclusiveMin: true }),
+  heartbeatTimeoutSeconds: num({
+    default: 30,
+    min: 0,
+    exclusiveMin: true,
+    description:
+      "A worker silent this long is declared failed (a dead process at once, by its closed stream). A TensorFlow.js step blocks the trainer's event loop, so this must exceed the longest step.",
+  }),
 });
 
 const resources = object({
