@@ -80,15 +80,17 @@ export function comparisonRows(runs: RunSummary[]): Array<[string, ...string[]]>
   add("fully accurate [95% CI]", (r) => ci(r.audit.fullyAccurate));
   add("hallucination [95% CI]", (r) => ci(r.audit.hallucination));
   add("omission [95% CI]", (r) => ci(r.audit.omission));
-  add("consistent with own table [95% CI]", (r) =>
-    r.selfConsistency ? ci(r.selfConsistency.consistent) : "— (no table)",
-  );
-  add("contradicts own table [95% CI]", (r) =>
-    r.selfConsistency ? ci(r.selfConsistency.contradiction) : "—",
-  );
-  add("omits own table's finding [95% CI]", (r) =>
-    r.selfConsistency ? ci(r.selfConsistency.unreported) : "—",
-  );
+  if (runs.some((r) => r.report.selfConsistency)) {
+    add("consistent with own table [95% CI]", (r) =>
+      r.selfConsistency ? ci(r.selfConsistency.consistent) : "— (no table)",
+    );
+    add("contradicts own table [95% CI]", (r) =>
+      r.selfConsistency ? ci(r.selfConsistency.contradiction) : "—",
+    );
+    add("omits own table's finding [95% CI]", (r) =>
+      r.selfConsistency ? ci(r.selfConsistency.unreported) : "—",
+    );
+  }
   add("head macro F1", (r) => (r.head ? r.head.macroF1.toFixed(4) : "—"));
   add("head macro AUROC", (r) => (r.head?.macroAuroc != null ? r.head.macroAuroc.toFixed(4) : "—"));
   return rows;
