@@ -1,7 +1,7 @@
 // `radfleet run [SPEC]`: a whole training run on this machine. Starts the run's coordinator,
 // spawns one trainer process per replica (restarting lost ones with back-off), shows live
 // progress, serves /metrics, and leaves a run directory:
-//   spec.yaml  progress.jsonl  logs/worker-N.log  checkpoints/  eval/  adapter/
+//   spec.yaml  run-state.json  progress.jsonl  logs/worker-N.log  checkpoints/  eval/  adapter/
 // Without SPEC it runs the built-in demo: a synthetic data set (generated when absent), the tiny
 // base in NF4, a multitask QLoRA run with two workers.
 import { spawn } from "node:child_process";
@@ -196,6 +196,8 @@ export async function run(argv: string[]): Promise<number> {
       registry,
       logger: log,
       ...coordinatorOptionsFromSpec(spec, { runId: name, token, allowedWorkerIds: workerIds }),
+      // Started again in the same run directory, the run resumes from its last commit, NATS or not.
+      stateFile: join(runDir, "run-state.json"),
     });
     const metrics = await serveMetrics(registry, metricsPort, "127.0.0.1");
     say(`coordinator ${coordinator.address}, metrics ${metrics.url}`);

@@ -21,6 +21,11 @@ export interface CoordinatorOptions {
   heartbeatTimeoutMs?: number;
   /** NATS server for events and run state; without it events are counted as dropped. */
   natsUrl?: string;
+  /**
+   * A JSON file that also keeps the run state (written atomically on every change, read at
+   * start), so a run without NATS can be resumed. Where both exist their states are merged.
+   */
+  stateFile?: string;
   /** When given, only these worker ids are admitted (others get PERMISSION_DENIED). */
   allowedWorkerIds?: readonly string[];
   /** End a running generation below max size when a new worker is waiting, to admit it. Default true. */
@@ -29,8 +34,10 @@ export interface CoordinatorOptions {
   keepCheckpoints?: number;
 }
 
-export type ResolvedCoordinatorOptions = Required<Omit<CoordinatorOptions, "natsUrl" | "allowedWorkerIds">> &
-  Pick<CoordinatorOptions, "natsUrl" | "allowedWorkerIds">;
+export type ResolvedCoordinatorOptions = Required<
+  Omit<CoordinatorOptions, "natsUrl" | "allowedWorkerIds" | "stateFile">
+> &
+  Pick<CoordinatorOptions, "natsUrl" | "allowedWorkerIds" | "stateFile">;
 
 function positiveInt(name: string, v: number): number {
   if (!Number.isInteger(v) || v < 1)
@@ -72,6 +79,7 @@ export function resolveOptions(o: CoordinatorOptions): ResolvedCoordinatorOption
     heartbeatIntervalMs,
     heartbeatTimeoutMs,
     natsUrl: o.natsUrl,
+    stateFile: o.stateFile,
     allowedWorkerIds: o.allowedWorkerIds,
     admitLateJoiners: o.admitLateJoiners ?? true,
     keepCheckpoints: positiveInt("keepCheckpoints", o.keepCheckpoints ?? 20),

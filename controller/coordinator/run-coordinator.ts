@@ -6,6 +6,7 @@
 // Rendezvous follows torch elastic's c10d dynamic rendezvous: a round closes when maxWorkers have
 // joined, or when at least minWorkers have joined and lastCallMs passed since the latest join; a
 // join arriving while a generation runs waits for the next round.
+import type { RunStateFile } from "./state-file.js";
 import { status as Status } from "@grpc/grpc-js";
 import type { Logger } from "../../common/log.js";
 import type { NatsBridge, RunEventType } from "./nats-bridge.js";
@@ -147,6 +148,7 @@ export class RunCoordinator {
     private readonly metrics: CoordinatorMetrics,
     private readonly log: Logger,
     restored: PersistedRunState | null,
+    private readonly stateFile: RunStateFile | null = null,
   ) {
     this.runId = options.runId;
     // Counters exist (at zero) from the start, so dashboards and alerts see a series before the
@@ -182,13 +184,19 @@ export class RunCoordinator {
    */
   mergeRestored(saved: PersistedRunState | null): void {
     if (saved) {
-      this.generationCounter = Math.max(this.generationCounter, saved.generation);
-      this.restartCount = Math.max(this.restartCount, saved.restartCount + 1);
-      const byStep = new Map<number, CommittedCheckpoint>();
-      for (const c of [...saved.checkpoints, ...this.checkpoints]) byStep.set(c.step, c);
-      this.checkpoints = [...byStep.values()]
-        .sort((a, b) => a.step - b.step)
-        .slice(-this.options.keepCheckpoints);
+      const merged = mergeRunStates(
+        saved,
+        {
+          runId: this.runId,
+          generation: this.generationCounter,
+          restartCount: this.restartCount - 1,
+          checkpoints: this.checkpoints,
+        },
+        this.options.keepCheckpoints,
+      )!;
+      this.generationCounter = merged.generation;
+      this.restartCount = merged.restartCount + 1;
+      this.checkpoints = merged.checkpoints;
       this.metrics.generation.set({ run: this.runId }, this.generationCounter);
       this.log.info("run_state_merged", {
         generation: this.generationCounter,
@@ -717,6 +725,7 @@ export class RunCoordinator {
       checkpoints: this.checkpoints,
     };
     void this.nats?.saveState(state);
+    this.stateFile?.save(state);
   }
 
   private publish(type: RunEventType, payload: Record<string, unknown>): void {
@@ -741,6 +750,26 @@ export class RunCoordinator {
     this.sessions.clear();
     this.metrics.workersAlive.set({ run: this.runId }, 0);
   }
+}
+
+/**
+ * Two saved states of one run (KV and a state file, or KV and this coordinator's own) as one: the
+ * higher generation and restart count, and the committed checkpoints of both by step, newest kept.
+ */
+export function mergeRunStates(
+  a: PersistedRunState | null,
+  b: PersistedRunState | null,
+  keep: number,
+): PersistedRunState | null {
+  if (!a || !b) return a ?? b;
+  const byStep = new Map<number, CommittedCheckpoint>();
+  for (const c of [...a.checkpoints, ...b.checkpoints]) byStep.set(c.step, c);
+  return {
+    runId: a.runId,
+    generation: Math.max(a.generation, b.generation),
+    restartCount: Math.max(a.restartCount, b.restartCount),
+    checkpoints: [...byStep.values()].sort((x, y) => x.step - y.step).slice(-keep),
+  };
 }
 
 /** Validates state read from KV (written by an earlier coordinator, maybe an older version). */

@@ -8,8 +8,10 @@ import { createLogger, type Logger } from "../../common/log.js";
 import { newRegistry, type Registry } from "../../common/metrics.js";
 import { coordinatorMetrics, type CoordinatorMetrics } from "./metrics.js";
 import { NatsBridge } from "./nats-bridge.js";
+import { RunStateFile } from "./state-file.js";
 import { resolveOptions, type CoordinatorOptions } from "./options.js";
 import {
+  mergeRunStates,
   parsePersistedState,
   Refusal,
   RunCoordinator,
@@ -54,6 +56,7 @@ interface HostedRun {
   coordinator: RunCoordinator;
   token: Buffer;
   nats: NatsBridge | null;
+  file: RunStateFile | null;
 }
 
 type AnyCall = { metadata: grpc.Metadata };
@@ -298,13 +301,16 @@ export async function startCoordinatorServer(
             onDropped: () => metrics.eventsDropped.inc({ run: resolved.runId }),
           })
         : null;
-      const restored = nats
-        ? parsePersistedState(await nats.loadState().catch(() => null), resolved.runId)
-        : null;
-      const coordinator = new RunCoordinator(resolved, nats, metrics, runLog, restored);
+      const file = resolved.stateFile ? new RunStateFile(resolved.stateFile, runLog) : null;
+      const restored = mergeRunStates(
+        nats ? parsePersistedState(await nats.loadState().catch(() => null), resolved.runId) : null,
+        file ? await file.load(resolved.runId) : null,
+        resolved.keepCheckpoints,
+      );
+      const coordinator = new RunCoordinator(resolved, nats, metrics, runLog, restored, file);
       if (nats)
         nats.onLateConnect = (saved) => coordinator.mergeRestored(parsePersistedState(saved, resolved.runId));
-      runs.set(resolved.runId, { coordinator, token: Buffer.from(resolved.token), nats });
+      runs.set(resolved.runId, { coordinator, token: Buffer.from(resolved.token), nats, file });
       return coordinator;
     },
     getRun: (runId) => runs.get(runId)?.coordinator,
@@ -314,6 +320,7 @@ export async function startCoordinatorServer(
       runs.delete(runId);
       r.coordinator.close();
       await r.nats?.close();
+      await r.file?.flush();
     },
     async close() {
       for (const id of [...runs.keys()]) await self.removeRun(id);

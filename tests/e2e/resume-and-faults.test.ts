@@ -1,5 +1,5 @@
 // Exact resume across a stop (Ctrl-C) on both checkpoint stores, with the run's state in a real
-// NATS server's KV bucket; and non-finite steps skipped on every rank, then failing the run.
+// NATS server's KV bucket or, without NATS, in the run directory's run-state.json; and non-finite steps skipped on every rank, then failing the run.
 import { readFile, writeFile } from "node:fs/promises";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -31,8 +31,13 @@ async function adapterBytes(runDir: string): Promise<Buffer> {
   return readFile(join(runDir, "adapter", "adapter_model.safetensors"));
 }
 
-for (const store of ["directory", "nats"] as const) {
-  describe(`exact resume with the ${store} checkpoint store`, () => {
+for (const [store, withNats] of [
+  ["directory", true],
+  ["nats", true],
+  ["directory", false],
+] as const) {
+  const where = withNats ? "run state in NATS KV" : "no NATS: run state in the run directory";
+  describe(`exact resume with the ${store} checkpoint store (${where})`, () => {
     it("a run stopped mid-way and resumed ends bit-identical to an uninterrupted one", async () => {
       const spec = join(root, `spec-${store}.yaml`);
       const storeLine =
@@ -40,25 +45,26 @@ for (const store of ["directory", "nats"] as const) {
           ? `checkpoint: { interval: 100, store: { type: nats, bucket: ckpt-${store} } }`
           : "checkpoint: { interval: 100 }";
       await writeSpec(spec, data, [storeLine], STEPS);
-      const cleanDir = join(root, `clean-${store}`);
+      const natsArgs = withNats ? ["--nats", nats.url] : [];
+      const tag = `${store}${withNats ? "" : "-local"}`;
+      const cleanDir = join(root, `clean-${tag}`);
       const clean = await radfleet([
         "run",
         spec,
         "--name",
-        `clean-${store}`,
+        `clean-${tag}`,
         "--run-dir",
         cleanDir,
-        "--nats",
-        nats.url,
+        ...natsArgs,
         "--quiet",
       ]).done;
       expect(clean.code, clean.out).toBe(0);
 
       // Stop after step 5 with Ctrl-C: the workers agree to stop after the same step and commit a
       // final checkpoint there (the interval of 100 never triggers one by itself).
-      const dir = join(root, `stopped-${store}`);
-      const name = `resumed-${store}`;
-      const first = radfleet(["run", spec, "--name", name, "--run-dir", dir, "--nats", nats.url, "--quiet"]);
+      const dir = join(root, `stopped-${tag}`);
+      const name = `resumed-${tag}`;
+      const first = radfleet(["run", spec, "--name", name, "--run-dir", dir, ...natsArgs, "--quiet"]);
       await waitFor("step 5", async () => (await progress(dir)).some((x) => x.step >= 5), 200_000, 50);
       process.kill(first.pid, "SIGINT");
       const stopped = await first.done;
@@ -67,19 +73,10 @@ for (const store of ["directory", "nats"] as const) {
       expect(stoppedAt).toBeGreaterThanOrEqual(5);
       expect(stoppedAt).toBeLessThan(STEPS);
 
-      // Same run name and NATS server: the new coordinator resumes the run state from KV and hands
-      // the trainers the checkpoint committed at the stop.
-      const second = await radfleet([
-        "run",
-        spec,
-        "--name",
-        name,
-        "--run-dir",
-        dir,
-        "--nats",
-        nats.url,
-        "--quiet",
-      ]).done;
+      // Same run name (and NATS server, or run directory): the new coordinator resumes the run state
+      // and hands the trainers the checkpoint committed at the stop.
+      const second = await radfleet(["run", spec, "--name", name, "--run-dir", dir, ...natsArgs, "--quiet"])
+        .done;
       expect(second.code, second.out).toBe(0);
       const logs = await workerLogs(dir);
       expect(logs).toMatch(new RegExp(`"event":"checkpoint_restored"[^\\n]*"step":${stoppedAt}`));

@@ -1,0 +1,66 @@
+// The run state (generation, restarts, committed checkpoints) in a JSON file, for runs without
+// NATS: a local `radfleet run` stopped with Ctrl-C and started again in the same run directory
+// resumes from its last committed checkpoint. Each write goes to a temporary file, is flushed and
+// renamed over the old one, in order, so a crash mid-write leaves the previous state intact.
+import { open, readFile, rename } from "node:fs/promises";
+import type { Logger } from "../../common/log.js";
+import { parsePersistedState, type PersistedRunState } from "./run-coordinator.js";
+
+export class RunStateFile {
+  private chain: Promise<void> = Promise.resolve();
+  private seq = 0;
+
+  constructor(
+    readonly path: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** The saved state, or null when there is none; an unreadable file is reported and ignored. */
+  async load(runId: string): Promise<PersistedRunState | null> {
+    let text: string;
+    try {
+      text = await readFile(this.path, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+      throw err;
+    }
+    let parsed: PersistedRunState | null = null;
+    try {
+      parsed = parsePersistedState(JSON.parse(text), runId);
+    } catch {
+      parsed = null;
+    }
+    if (!parsed) {
+      this.log.warn("run_state_file_ignored", {
+        path: this.path,
+        why: `not the saved state of run ${runId}; starting without it`,
+      });
+    }
+    return parsed;
+  }
+
+  /** Queues a write of this state (writes happen one at a time, in call order). */
+  save(state: PersistedRunState): void {
+    const body = JSON.stringify(state, null, 1) + "\n";
+    const tmp = `${this.path}.${process.pid}.${++this.seq}.tmp`;
+    this.chain = this.chain.then(async () => {
+      try {
+        const fh = await open(tmp, "w");
+        try {
+          await fh.writeFile(body);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await rename(tmp, this.path);
+      } catch (err) {
+        this.log.error("run_state_file_write_failed", { path: this.path, err });
+      }
+    });
+  }
+
+  /** Resolves once every queued write is on disk. */
+  flush(): Promise<void> {
+    return this.chain;
+  }
+}
