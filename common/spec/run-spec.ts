@@ -300,7 +300,11 @@ const scheduling = object({
   priorityClassName: optional(str({ minLength: 1 })),
   schedulerName: optional(str({ minLength: 1 })),
   queueName: optional(
-    str({ minLength: 1, description: "Kueue LocalQueue; the run then defers admission to Kueue." }),
+    str({
+      minLength: 1,
+      description:
+        "Queue that admits the run (deferring the gang timeout): a Kueue LocalQueue; with schedulerName volcano, the Volcano Queue.",
+    }),
   ),
   gangTimeoutSeconds: num({
     default: 300,

@@ -4,7 +4,7 @@ import { createLogger } from "../../common/log.js";
 import { collectProcessMetrics, newRegistry, serveMetrics } from "../../common/metrics.js";
 import { startController } from "./controller.js";
 import { controllerMetrics } from "./controller-metrics.js";
-import { connectKubeApi, type Transport } from "./kube-transport.js";
+import { connectKubeApi, DEFAULT_TRANSPORT, parseTransport, type Transport } from "./kube-transport.js";
 import { natsProgressReader } from "./progress-reader.js";
 
 const USAGE = `usage: radfleet controller [options]
@@ -22,7 +22,9 @@ options:
   --resync SECONDS           full resync period (default 30)
   --terminating-grace SECONDS  force-replace pods stuck Terminating this long (default 120)
   --identity ID              leader identity (default: hostname-pid)
-  --transport T              auto | client-node | rest (default auto: client-node if it loads)
+  --transport T              client-node | rest | auto: how to talk to the API server (default
+                             $RADFLEET_KUBE_TRANSPORT, else client-node; auto: client-node if it
+                             can run on this Node, else rest)
   -h, --help                 show this help`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -41,7 +43,7 @@ export async function run(argv: string[]): Promise<number> {
         resync: { type: "string", default: "30" },
         "terminating-grace": { type: "string", default: "120" },
         identity: { type: "string" },
-        transport: { type: "string", default: "auto" },
+        transport: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -62,14 +64,19 @@ export async function run(argv: string[]): Promise<number> {
     return n;
   };
   let port: number, workers: number, leaseDuration: number, resync: number, grace: number;
+  let transport: Transport;
   try {
     port = num("metrics-port", v["metrics-port"], 0);
     workers = num("workers", v.workers, 1);
     leaseDuration = num("lease-duration", v["lease-duration"], 1);
     resync = num("resync", v.resync, 1);
     grace = num("terminating-grace", v["terminating-grace"], 0);
-    if (!["auto", "client-node", "rest"].includes(v.transport))
-      throw new Error(`--transport: expected auto, client-node or rest, got ${JSON.stringify(v.transport)}`);
+    transport =
+      v.transport !== undefined
+        ? parseTransport(v.transport, "--transport")
+        : process.env.RADFLEET_KUBE_TRANSPORT
+          ? parseTransport(process.env.RADFLEET_KUBE_TRANSPORT, "RADFLEET_KUBE_TRANSPORT")
+          : DEFAULT_TRANSPORT;
     if (!["true", "false"].includes(v["leader-elect"]))
       throw new Error(`--leader-elect: expected true or false, got ${JSON.stringify(v["leader-elect"])}`);
   } catch (err) {
@@ -79,7 +86,7 @@ export async function run(argv: string[]): Promise<number> {
   const log = createLogger({ context: { component: "controller" } });
   let api;
   try {
-    api = await connectKubeApi(v.kubeconfig, v.transport as Transport, log);
+    api = await connectKubeApi(v.kubeconfig, transport, log);
   } catch (err) {
     console.error(
       `radfleet controller: cannot load kubeconfig ${v.kubeconfig ?? "(default)"}: ${(err as Error).message}`,

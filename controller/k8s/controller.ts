@@ -3,14 +3,14 @@
 // knows comes from the API server and NATS, so a restart loses nothing.
 import { hostname } from "node:os";
 import type { Logger } from "../../common/log.js";
-import { CRD_GROUP, CRD_PLURAL, CRD_VERSION } from "../../common/spec/index.js";
 import type { ControllerMetrics } from "./controller-metrics.js";
-import { describeError, isConflict, type KubeApi, type WatchEvent } from "./kube-api.js";
+import { describeError, isConflict, type KubeApi } from "./kube-api.js";
 import { LABEL_MANAGED_BY, LABEL_RUN, MANAGER } from "./labels.js";
 import { leaderElector } from "./leader-election.js";
 import type { PlanOptions } from "./plan.js";
 import type { ProgressReader } from "./progress-reader.js";
 import { Reconciler } from "./reconciler.js";
+import { reflect } from "./reflector.js";
 import { WorkQueue } from "./work-queue.js";
 
 export interface ControllerOptions {
@@ -26,6 +26,8 @@ export interface ControllerOptions {
     { namespace: string; name?: string; leaseDurationSeconds?: number; retryPeriodMs?: number } | false;
   identity?: string;
   plan?: PlanOptions;
+  /** Server-side watch timeout (default 300 s, jittered). */
+  watchTimeoutSeconds?: number;
 }
 
 export interface RunningController {
@@ -79,16 +81,12 @@ export async function startController(o: ControllerOptions, signal: AbortSignal)
         stopCtl.abort();
       });
     }
-    const runsPath = o.namespace
-      ? `/apis/${CRD_GROUP}/${CRD_VERSION}/namespaces/${o.namespace}/${CRD_PLURAL}`
-      : `/apis/${CRD_GROUP}/${CRD_VERSION}/${CRD_PLURAL}`;
-    const podsPath = o.namespace ? `/api/v1/namespaces/${o.namespace}/pods` : "/api/v1/pods";
+    const watchOpts = { watchTimeoutSeconds: o.watchTimeoutSeconds };
     const watches = [
-      keepWatching(
+      reflect(
         o.api,
-        runsPath,
-        {},
-        (obj, type) => {
+        { resource: "trainingruns", namespace: o.namespace },
+        (type, obj) => {
           const m = (obj as Meta).metadata;
           if (!m?.name || !m.namespace) return;
           // Our own status writes come back as MODIFIED events; acting on them would loop. Spec
@@ -99,18 +97,19 @@ export async function startController(o: ControllerOptions, signal: AbortSignal)
         },
         stopSignal,
         log,
+        watchOpts,
       ),
-      keepWatching(
+      reflect(
         o.api,
-        podsPath,
-        { labelSelector: `${LABEL_MANAGED_BY}=${MANAGER}` },
-        (obj) => {
+        { resource: "pods", namespace: o.namespace, labelSelector: `${LABEL_MANAGED_BY}=${MANAGER}` },
+        (_type, obj) => {
           const m = (obj as Meta).metadata;
           const runName = m?.labels?.[LABEL_RUN];
           if (runName && m?.namespace) queue.add(`${m.namespace}/${runName}`);
         },
         stopSignal,
         log,
+        watchOpts,
       ),
     ];
     const resync = async () => {
@@ -170,41 +169,4 @@ export async function startController(o: ControllerOptions, signal: AbortSignal)
       await done;
     },
   };
-}
-
-/** Re-opens a watch whenever the server closes it, until `signal` aborts. */
-async function keepWatching(
-  api: KubeApi,
-  path: string,
-  query: Record<string, string>,
-  onObject: (obj: unknown, type: WatchEvent) => void,
-  signal: AbortSignal,
-  log: Logger,
-): Promise<void> {
-  let failures = 0;
-  while (!signal.aborted) {
-    const ended = new Promise<unknown>((resolve) => {
-      api
-        .watch(
-          path,
-          { ...query, allowWatchBookmarks: "true" },
-          (type, obj) => {
-            failures = 0;
-            if (type !== "BOOKMARK" && type !== "ERROR") onObject(obj, type);
-          },
-          resolve,
-        )
-        .then((ctl) => {
-          if (signal.aborted) ctl.abort();
-          else signal.addEventListener("abort", () => ctl.abort(), { once: true });
-        }, resolve);
-    });
-    const err = await ended;
-    if (signal.aborted) return;
-    if (err) {
-      failures += 1;
-      log.warn("watch_closed", { path, error: describeError(err) });
-    }
-    await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** failures, 10_000)));
-  }
 }

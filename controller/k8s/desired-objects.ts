@@ -14,8 +14,16 @@ import type {
 } from "@kubernetes/client-node";
 import { resolvedSpecYaml, type RunSpec } from "../../common/spec/index.js";
 import { trainerEnv } from "../../common/trainer-env.js";
+import { scaleQuantity } from "./quantity.js";
 import {
   COORDINATOR_PORT,
+  KUEUE_POD_GROUP_COUNT_ANNOTATION,
+  KUEUE_POD_GROUP_LABEL,
+  KUEUE_QUEUE_LABEL,
+  VOLCANO_GROUP_ANNOTATION,
+  VOLCANO_QUEUE_ANNOTATION,
+  VOLCANO_SCHEDULER,
+  podGroupName,
   LABEL_ATTEMPT,
   LABEL_MANAGED_BY,
   LABEL_ROLE,
@@ -33,7 +41,7 @@ import {
   workerId,
   type PodRole,
 } from "./labels.js";
-import type { TrainingRunObject } from "./types.js";
+import type { PodGroupObject, TrainingRunObject } from "./types.js";
 
 export interface PodTemplateOptions {
   /** Image for the coordinator pod (the controller's own image by default). */
@@ -173,24 +181,80 @@ function tokenEnv(run: TrainingRunObject): V1EnvVar {
   };
 }
 
-/** Scheduler hand-off: Kueue (queue label + pod group) or Volcano (group annotation). */
+/** Volcano gang-schedules the trainers through a PodGroup the controller owns. */
+export const usesVolcano = (spec: RunSpec): boolean => spec.scheduling.schedulerName === VOLCANO_SCHEDULER;
+
+/**
+ * The Kueue LocalQueue the trainers are submitted to. With Volcano, `scheduling.queueName` names
+ * the Volcano Queue instead: the two queueing systems are alternatives, never stacked.
+ */
+export const kueueQueue = (spec: RunSpec): string | undefined =>
+  usesVolcano(spec) ? undefined : spec.scheduling.queueName;
+
+/**
+ * Kueue's convention is the queue label on the workload object itself; a TrainingRun labelled
+ * `kueue.x-k8s.io/queue-name` and no `scheduling.queueName` gets that queue.
+ */
+export function withRunQueueLabel(run: TrainingRunObject, spec: RunSpec): RunSpec {
+  const label = run.metadata.labels?.[KUEUE_QUEUE_LABEL];
+  if (!label || spec.scheduling.queueName !== undefined || usesVolcano(spec)) return spec;
+  return { ...spec, scheduling: { ...spec.scheduling, queueName: label } };
+}
+
+/**
+ * Scheduler hand-off for trainer pods. Kueue (plain-Pod integration): the queue label plus a pod
+ * group of all `replicas.max` trainers, so its webhook gates them and it admits them together.
+ * Volcano: the PodGroup annotation (and queue), the group itself is desiredPodGroup.
+ */
 function gangMetadata(run: TrainingRunObject, spec: RunSpec) {
   const labels: Record<string, string> = {};
   const annotations: Record<string, string> = {};
-  if (spec.scheduling.queueName) {
-    labels["kueue.x-k8s.io/queue-name"] = spec.scheduling.queueName;
-    labels["kueue.x-k8s.io/pod-group-name"] = run.metadata.name;
-    annotations["kueue.x-k8s.io/pod-group-total-count"] = String(spec.replicas.max);
+  const kueue = kueueQueue(spec);
+  if (kueue) {
+    labels[KUEUE_QUEUE_LABEL] = kueue;
+    labels[KUEUE_POD_GROUP_LABEL] = run.metadata.name;
+    annotations[KUEUE_POD_GROUP_COUNT_ANNOTATION] = String(spec.replicas.max);
   }
-  if (spec.scheduling.schedulerName === "volcano") {
-    annotations["scheduling.k8s.io/group-name"] = run.metadata.name;
+  if (usesVolcano(spec)) {
+    annotations[VOLCANO_GROUP_ANNOTATION] = podGroupName(run.metadata.name);
+    if (spec.scheduling.queueName) annotations[VOLCANO_QUEUE_ANNOTATION] = spec.scheduling.queueName;
   }
   return { labels, annotations };
 }
 
 /** True when an external queue (Kueue, Volcano) owns admission and gang timing. */
 export function defersScheduling(spec: RunSpec): boolean {
-  return spec.scheduling.queueName !== undefined || spec.scheduling.schedulerName === "volcano";
+  return kueueQueue(spec) !== undefined || usesVolcano(spec);
+}
+
+/** Per-trainer resource requests (also what a PodGroup's minResources is made of). */
+function trainerRequests(spec: RunSpec): Record<string, string> {
+  const requests: Record<string, string> = { cpu: spec.resources.cpu, memory: spec.resources.memory };
+  if (spec.resources.gpusPerWorker > 0) requests["nvidia.com/gpu"] = String(spec.resources.gpusPerWorker);
+  return requests;
+}
+
+/**
+ * Volcano's PodGroup for the trainers: Volcano binds none of them until `minMember` fit at once
+ * (and `minResources` are free in the queue). The coordinator is not a member: it is one small
+ * CPU pod on the default scheduler, and counting it would let Volcano start min-1 trainers.
+ */
+export function desiredPodGroup(run: TrainingRunObject, spec: RunSpec): PodGroupObject {
+  const min = spec.replicas.min;
+  const minResources = Object.fromEntries(
+    Object.entries(trainerRequests(spec)).map(([k, v]) => [k, scaleQuantity(v, min)]),
+  );
+  return {
+    apiVersion: "scheduling.volcano.sh/v1beta1",
+    kind: "PodGroup",
+    metadata: meta(run, podGroupName(run.metadata.name)),
+    spec: {
+      minMember: min,
+      minResources,
+      ...(spec.scheduling.queueName ? { queue: spec.scheduling.queueName } : {}),
+      ...(spec.scheduling.priorityClassName ? { priorityClassName: spec.scheduling.priorityClassName } : {}),
+    },
+  };
 }
 
 function podShell(
@@ -227,7 +291,8 @@ function podShell(
       tolerations: spec.scheduling.tolerations as V1Toleration[],
       affinity: spec.scheduling.affinity as V1Affinity | undefined,
       priorityClassName: spec.scheduling.priorityClassName,
-      schedulerName: spec.scheduling.schedulerName,
+      // Under Volcano only the trainers are gang members (see desiredPodGroup).
+      schedulerName: role === "coordinator" && usesVolcano(spec) ? undefined : spec.scheduling.schedulerName,
       subdomain: serviceName(run.metadata.name),
       volumes: vols,
       containers: [],
@@ -312,12 +377,9 @@ export function desiredTrainerPod(
     else env.push({ name: k, value: v });
   }
   for (const [k, v] of Object.entries(opts.extraEnv ?? {})) env.push({ name: k, value: v });
-  const requests: Record<string, string> = { cpu: spec.resources.cpu, memory: spec.resources.memory };
+  const requests = trainerRequests(spec);
   const limits: Record<string, string> = { memory: spec.resources.memory };
-  if (spec.resources.gpusPerWorker > 0) {
-    requests["nvidia.com/gpu"] = String(spec.resources.gpusPerWorker);
-    limits["nvidia.com/gpu"] = String(spec.resources.gpusPerWorker);
-  }
+  if (spec.resources.gpusPerWorker > 0) limits["nvidia.com/gpu"] = String(spec.resources.gpusPerWorker);
   pod.spec!.containers = [
     {
       name: "trainer",

@@ -1,6 +1,6 @@
 // The Kubernetes part of radfleet: the TrainingRun controller. Other parts use this surface only.
 export { startController, type ControllerOptions, type RunningController } from "./controller.js";
-export { Reconciler, type ReconcilerDeps, type ReconcileResult } from "./reconciler.js";
+export { Reconciler, podGroupPatch, type ReconcilerDeps, type ReconcileResult } from "./reconciler.js";
 export {
   planRun,
   backoffSeconds,
@@ -16,7 +16,11 @@ export {
   desiredSecret,
   desiredCoordinatorPod,
   desiredTrainerPod,
+  desiredPodGroup,
   defersScheduling,
+  kueueQueue,
+  usesVolcano,
+  withRunQueueLabel,
   ownerReference,
   type PodTemplateOptions,
 } from "./desired-objects.js";
@@ -24,15 +28,35 @@ export {
   describeError,
   isNotFound,
   isConflict,
+  isStatus,
   KubeApiError,
+  watchPath,
   type KubeApi,
+  type ListResult,
   type WatchEvent,
+  type WatchOptions,
+  type WatchTarget,
 } from "./kube-api.js";
-export { connectKubeApi, type Transport } from "./kube-transport.js";
+export {
+  clientNodeUnsupported,
+  connectKubeApi,
+  DEFAULT_TRANSPORT,
+  parseTransport,
+  TRANSPORTS,
+  type Transport,
+} from "./kube-transport.js";
+export { reflect, type ObjectHandler, type ReflectorOptions } from "./reflector.js";
+export { scaleQuantity } from "./quantity.js";
 export { loadKubeConnection, type KubeConnection } from "./kubeconfig.js";
 export { restKubeApi } from "./rest-kube-api.js";
 export { leaderElector, type LeaderElector, type LeaderElectionOptions } from "./leader-election.js";
 export { natsProgressReader, noProgress, parseProgress, type ProgressReader } from "./progress-reader.js";
 export { controllerMetrics, type ControllerMetrics } from "./controller-metrics.js";
 export * from "./labels.js";
-export type { TrainingRunObject, TrainingRunStatus, RunCondition, RunProgress } from "./types.js";
+export type {
+  PodGroupObject,
+  TrainingRunObject,
+  TrainingRunStatus,
+  RunCondition,
+  RunProgress,
+} from "./types.js";

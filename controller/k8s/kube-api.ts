@@ -1,9 +1,10 @@
-// The slice of the Kubernetes API the controller uses, over @kubernetes/client-node. Everything
-// the reconciler does to the cluster goes through here, with typed results and typed errors.
-// Only types come from @kubernetes/client-node here: its 2.x runtime needs Node >= 22 (undici 8),
-// so the transport is chosen at startup (see kube-transport.ts) and this file loads on Node 20.
+// The slice of the Kubernetes API the controller uses. Everything the reconciler does to the
+// cluster goes through here, with typed results and typed errors. Two transports implement it:
+// @kubernetes/client-node (client-node-api.ts, the default) and a small HTTPS client
+// (rest-kube-api.ts). Only types are imported here, so this file loads whichever is chosen.
 import type { CoreV1Event, V1ConfigMap, V1Lease, V1Pod, V1Secret, V1Service } from "@kubernetes/client-node";
-import type { TrainingRunObject } from "./types.js";
+import { CRD_GROUP, CRD_PLURAL, CRD_VERSION } from "../../common/spec/index.js";
+import type { PodGroupObject, TrainingRunObject } from "./types.js";
 
 /** An HTTP error from the API server, whichever transport produced it. */
 export class KubeApiError extends Error {
@@ -22,6 +23,9 @@ function statusCode(err: unknown): number | undefined {
     // KubeApiError (REST transport) or client-node's ApiException: both carry the HTTP status.
     if (err instanceof KubeApiError || (err instanceof Error && err.name !== "SystemError")) return err.code;
   }
+  // client-node's Watch rejects a non-200 watch with `statusCode`.
+  if (err instanceof Error && "statusCode" in err && typeof err.statusCode === "number")
+    return err.statusCode;
   return undefined;
 }
 
@@ -49,6 +53,36 @@ export function describeError(err: unknown): string {
 
 export type WatchEvent = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
 
+/** A collection the controller lists and watches. */
+export interface WatchTarget {
+  resource: "trainingruns" | "pods";
+  /** One namespace; all namespaces when unset. */
+  namespace?: string;
+  labelSelector?: string;
+}
+
+export interface WatchOptions {
+  /** Resume after this version (from a list or the last event); unset: start from "now". */
+  resourceVersion?: string;
+  /** The server ends the watch after this long (jittered by the caller). */
+  timeoutSeconds?: number;
+}
+
+/** A list's items and the collection's resourceVersion, where a watch picks up without a gap. */
+export interface ListResult {
+  items: unknown[];
+  resourceVersion: string;
+}
+
+export function watchPath(t: WatchTarget): string {
+  const ns = t.namespace ? `/namespaces/${t.namespace}` : "";
+  return t.resource === "pods" ? `/api/v1${ns}/pods` : `/apis/${CRD_GROUP}/${CRD_VERSION}${ns}/${CRD_PLURAL}`;
+}
+
+export const VOLCANO_GROUP = "scheduling.volcano.sh";
+export const VOLCANO_VERSION = "v1beta1";
+export const PODGROUP_PLURAL = "podgroups";
+
 export interface KubeApi {
   listRuns(namespace: string | undefined): Promise<TrainingRunObject[]>;
   getRun(namespace: string, name: string): Promise<TrainingRunObject | undefined>;
@@ -68,10 +102,20 @@ export interface KubeApi {
   getLease(namespace: string, name: string): Promise<V1Lease | undefined>;
   createLease(lease: V1Lease): Promise<V1Lease>;
   replaceLease(lease: V1Lease): Promise<V1Lease>;
-  /** Streams watch events until aborted or the server closes; `done` gets the reason. */
+  /** Volcano's PodGroup (scheduling.volcano.sh/v1beta1); a 404 from create means no Volcano CRD. */
+  getPodGroup(namespace: string, name: string): Promise<PodGroupObject | undefined>;
+  createPodGroup(pg: PodGroupObject): Promise<void>;
+  /** JSON merge patch (RFC 7386) of a PodGroup. */
+  patchPodGroup(namespace: string, name: string, patch: Record<string, unknown>): Promise<void>;
+  list(target: WatchTarget): Promise<ListResult>;
+  /**
+   * Streams watch events (bookmarks requested) until aborted or the server closes; `done` gets
+   * the reason: null for a clean close, a KubeApiError-like error with code 410 when the
+   * resourceVersion is too old (the caller re-lists).
+   */
   watch(
-    path: string,
-    query: Record<string, string>,
+    target: WatchTarget,
+    opts: WatchOptions,
     onEvent: (type: WatchEvent, obj: unknown) => void,
     done: (err: unknown) => void,
   ): Promise<AbortController>;

@@ -1,7 +1,7 @@
-// Picks the KubeApi transport: @kubernetes/client-node where its runtime supports this Node
-// (1.x on Node 20; 2.x pulls in undici 8, which needs Node >= 22), else the built-in REST
-// transport. Decided from versions, not by trying: a failed import of undici leaves an
-// uncaught error behind.
+// Picks the KubeApi transport: @kubernetes/client-node by default (1.x on Node 20; 2.x pulls in
+// undici 8, which needs Node >= 22), or the built-in REST transport when asked for (`--transport
+// rest`, RADFLEET_KUBE_TRANSPORT=rest) or, with `auto`, when client-node cannot run here. Decided
+// from versions, not by trying: a failed import of undici leaves an uncaught error behind.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -11,6 +11,14 @@ import { loadKubeConnection } from "./kubeconfig.js";
 import { restKubeApi } from "./rest-kube-api.js";
 
 export type Transport = "auto" | "client-node" | "rest";
+export const TRANSPORTS: readonly Transport[] = ["client-node", "rest", "auto"];
+export const DEFAULT_TRANSPORT: Transport = "client-node";
+
+export function parseTransport(text: string, source: string): Transport {
+  const t = TRANSPORTS.find((x) => x === text);
+  if (!t) throw new Error(`${source}: expected ${TRANSPORTS.join(", ")}; got ${JSON.stringify(text)}`);
+  return t;
+}
 
 /** Why client-node cannot run here, or undefined when it can. */
 export function clientNodeUnsupported(): string | undefined {
@@ -38,7 +46,8 @@ export async function connectKubeApi(
   log: Logger,
 ): Promise<KubeApi> {
   const why = clientNodeUnsupported();
-  if (transport === "client-node" && why) throw new Error(`--transport client-node: ${why}`);
+  if (transport === "client-node" && why)
+    throw new Error(`transport client-node: ${why}; use --transport rest (or auto)`);
   if (transport === "client-node" || (transport === "auto" && !why)) {
     const m = await import("./client-node-api.js");
     log.info("kube_transport", { transport: "client-node" });

@@ -25,6 +25,16 @@ export const trainerPodName = (run: string, index: number, attempt: number): str
   `${run}-worker-${index}-${attempt}`;
 export const workerId = (run: string, index: number): string => `${run}-worker-${index}`;
 
+/** Kueue's plain-Pod integration: the LocalQueue, and the pods admitted together as one group. */
+export const KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name";
+export const KUEUE_POD_GROUP_LABEL = "kueue.x-k8s.io/pod-group-name";
+export const KUEUE_POD_GROUP_COUNT_ANNOTATION = "kueue.x-k8s.io/pod-group-total-count";
+/** Volcano: the PodGroup a pod belongs to, and its queue. */
+export const VOLCANO_SCHEDULER = "volcano";
+export const VOLCANO_GROUP_ANNOTATION = "scheduling.k8s.io/group-name";
+export const VOLCANO_QUEUE_ANNOTATION = "scheduling.volcano.sh/queue-name";
+export const podGroupName = (run: string): string => run;
+
 export function runSelector(run: string): string {
   return `${LABEL_RUN}=${run}`;
 }

@@ -1,7 +1,7 @@
 // Leader election on a coordination.k8s.io Lease, so two controller replicas never act at once.
 // Acquire when the lease is free or expired; renew well before it expires; every write carries
 // the resourceVersion read, so two candidates racing for an expired lease cannot both win.
-import type { V1Lease } from "@kubernetes/client-node";
+import type { V1Lease, V1LeaseSpec } from "@kubernetes/client-node";
 import type { Logger } from "../../common/log.js";
 import { describeError, isConflict, type KubeApi } from "./kube-api.js";
 
@@ -37,9 +37,31 @@ const sleep = (ms: number, signal: AbortSignal) =>
     );
   });
 
-/** metav1.MicroTime wants exactly six fractional digits ("...05.000000Z"). */
-export function microTime(d: Date): Date {
-  return d.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z") as unknown as Date;
+/**
+ * metav1.MicroTime wants exactly six fractional digits ("...05.000000Z"); a Date serializes with
+ * three, which the API server rejects. Both transports serialize a Date through toISOString
+ * (client-node's ObjectSerializer) or toJSON (JSON.stringify), so a Date that prints six works
+ * with either, and stays a Date for the typed V1LeaseSpec.
+ */
+class MicroTime extends Date {
+  override toISOString(): string {
+    return super.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
+  }
+  override toJSON(): string {
+    return this.toISOString();
+  }
+}
+
+export function microTime(d: Date | string | number): Date {
+  return new MicroTime(d instanceof Date ? d.getTime() : d);
+}
+
+/** The lease's times as MicroTime again: client-node reads them back as plain Dates. */
+function microSpec(spec: V1LeaseSpec): V1LeaseSpec {
+  const out: V1LeaseSpec = { ...spec };
+  if (spec.acquireTime) out.acquireTime = microTime(spec.acquireTime);
+  if (spec.renewTime) out.renewTime = microTime(spec.renewTime);
+  return out;
 }
 
 export function leaderElector(api: KubeApi, o: LeaderElectionOptions): LeaderElector {
@@ -82,11 +104,11 @@ export function leaderElector(api: KubeApi, o: LeaderElectionOptions): LeaderEle
       if (!mine && !expired(cur, now.getTime())) return false;
       held = await api.replaceLease({
         ...cur,
-        spec: {
+        spec: microSpec({
           ...spec,
           acquireTime: mine ? (cur.spec?.acquireTime ?? stamp) : stamp,
           leaseTransitions: (cur.spec?.leaseTransitions ?? 0) + (mine ? 0 : 1),
-        },
+        }),
       });
       return true;
     } catch (err) {
@@ -103,7 +125,7 @@ export function leaderElector(api: KubeApi, o: LeaderElectionOptions): LeaderEle
       try {
         const cur = await api.getLease(o.namespace, o.name);
         if (!cur || cur.spec?.holderIdentity !== o.identity) throw new Error("lease taken by another holder");
-        held = await api.replaceLease({ ...cur, spec: { ...cur.spec, renewTime: microTime(new Date()) } });
+        held = await api.replaceLease({ ...cur, spec: microSpec({ ...cur.spec, renewTime: new Date() }) });
         lastOk = Date.now();
       } catch (err) {
         o.log.warn("lease_renew_failed", { lease: o.name, error: describeError(err) });
@@ -148,7 +170,7 @@ export function leaderElector(api: KubeApi, o: LeaderElectionOptions): LeaderEle
           // Back-date the renew time so a standby sees the lease as expired immediately.
           await api.replaceLease({
             ...cur,
-            spec: { ...cur.spec, renewTime: microTime(new Date(0)), acquireTime: microTime(new Date(0)) },
+            spec: microSpec({ ...cur.spec, renewTime: new Date(0), acquireTime: new Date(0) }),
           });
         }
       } catch (err) {

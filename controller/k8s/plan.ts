@@ -9,6 +9,8 @@ import {
   defersScheduling,
   desiredCoordinatorPod,
   desiredTrainerPod,
+  kueueQueue,
+  usesVolcano,
   type PodTemplateOptions,
 } from "./desired-objects.js";
 import {
@@ -30,6 +32,7 @@ import {
 import type {
   ConditionStatus,
   ConditionType,
+  PodGroupObject,
   RunCondition,
   RunProgress,
   TrainingRunObject,
@@ -42,6 +45,10 @@ export interface Observed {
   hasConfigMap: boolean;
   hasSecret: boolean;
   progress?: RunProgress;
+  /** The run's Volcano PodGroup as last read (Volcano writes its status). */
+  podGroup?: PodGroupObject;
+  /** Why the PodGroup cannot exist (no Volcano CRD): trainer pods wait for it. */
+  podGroupUnavailable?: string;
 }
 
 export interface PlanOptions extends PodTemplateOptions {
@@ -78,6 +85,19 @@ export interface Plan {
 
 const TERMINAL: readonly RunPhase[] = ["Succeeded", "Failed"];
 const PROGRESS_POLL_MS = 10_000;
+const PODGROUP_RETRY_MS = 15_000;
+
+/** Where an external queue stands, for the Scheduled condition's message. */
+function queueState(spec: RunSpec, pg: PodGroupObject | undefined): string {
+  const kueue = kueueQueue(spec);
+  if (kueue) return `admission deferred to Kueue queue ${kueue}`;
+  const q = spec.scheduling.queueName ? ` queue ${spec.scheduling.queueName}` : "";
+  let msg = `admission deferred to Volcano${q}`;
+  if (pg?.status?.phase) msg += `; PodGroup ${pg.status.phase}`;
+  const why = pg?.status?.conditions?.find((c) => c.type === "Unschedulable" && c.status === "True");
+  if (why?.message) msg += `: ${why.message}`;
+  return msg;
+}
 
 export function backoffSeconds(spec: RunSpec, failuresBefore: number): number {
   const { initialBackoffSeconds: a, maxBackoffSeconds: m } = spec.restartPolicy;
@@ -306,6 +326,16 @@ export function planRun(
   for (let i = 0; i < spec.replicas.max; i++) {
     ensure(trainers.get(String(i)), (a) => desiredTrainerPod(run, spec, i, a, opts), `worker ${i}`);
   }
+  // No PodGroup, no trainers: Volcano would hold them forever, or another scheduler would place
+  // them without the gang. The run waits (and says why) until the CRD appears.
+  const podGroupMissing = usesVolcano(spec) && observed.podGroupUnavailable !== undefined;
+  if (podGroupMissing) {
+    plan.createPods = plan.createPods.filter((p) => podRole(p) !== "trainer");
+    plan.events = plan.events.filter(
+      (e) => e.reason !== "WorkerReplaced" || e.message.startsWith("coordinator"),
+    );
+    wake.push(PODGROUP_RETRY_MS);
+  }
   // Replica count lowered: stop the surplus workers.
   for (const [k, s] of trainers) {
     if (Number(k) < spec.replicas.max) continue;
@@ -332,9 +362,34 @@ export function planRun(
       nowIso,
       gen,
     );
+  } else if (podGroupMissing) {
+    setCondition(
+      conds,
+      "Scheduled",
+      "False",
+      "PodGroupUnavailable",
+      observed.podGroupUnavailable!,
+      nowIso,
+      gen,
+    );
+    if (!prev.conditions?.some((c) => c.type === "Scheduled" && c.reason === "PodGroupUnavailable")) {
+      plan.events.push({
+        type: "Warning",
+        reason: "PodGroupUnavailable",
+        message: observed.podGroupUnavailable!,
+      });
+    }
   } else if (defersScheduling(spec)) {
-    const q = spec.scheduling.queueName ? `Kueue queue ${spec.scheduling.queueName}` : "Volcano";
-    setCondition(conds, "Scheduled", "False", "WaitingForQueue", `admission deferred to ${q}`, nowIso, gen);
+    // The queue decides when the gang starts; our own gang timeout does not apply.
+    setCondition(
+      conds,
+      "Scheduled",
+      "False",
+      "WaitingForQueue",
+      queueState(spec, observed.podGroup),
+      nowIso,
+      gen,
+    );
   } else {
     const waiting = current.filter((p) => !isScheduled(p));
     const since = Math.min(...waiting.map((p) => creationMs(p) ?? nowMs), nowMs);
@@ -375,9 +430,10 @@ export function planRun(
     setCondition(conds, "Running", "False", "WorkerLost", st.message, nowIso, gen);
   } else {
     st.phase = "Pending";
-    st.message = unschedulable
-      ? conds.find((c) => c.type === "Scheduled")?.message
-      : `${ready} of min ${spec.replicas.min} workers ready`;
+    st.message =
+      unschedulable || podGroupMissing
+        ? conds.find((c) => c.type === "Scheduled")?.message
+        : `${ready} of min ${spec.replicas.min} workers ready`;
     if (prevPhase === "Suspended")
       setCondition(conds, "Running", "False", "Resuming", "resuming from the last checkpoint", nowIso, gen);
   }

@@ -6,13 +6,27 @@ import { randomBytes } from "node:crypto";
 import type { CoreV1Event } from "@kubernetes/client-node";
 import type { Logger } from "../../common/log.js";
 import { parseRunSpec, SpecError, type RunSpec } from "../../common/spec/index.js";
-import { desiredConfigMap, desiredSecret, desiredService } from "./desired-objects.js";
+import {
+  desiredConfigMap,
+  desiredPodGroup,
+  desiredSecret,
+  desiredService,
+  usesVolcano,
+  withRunQueueLabel,
+} from "./desired-objects.js";
 import type { ControllerMetrics } from "./controller-metrics.js";
-import { describeError, type KubeApi } from "./kube-api.js";
-import { configMapName, runSelector, secretName, serviceName, FIELD_MANAGER } from "./labels.js";
+import { describeError, isNotFound, type KubeApi } from "./kube-api.js";
+import {
+  configMapName,
+  podGroupName,
+  runSelector,
+  secretName,
+  serviceName,
+  FIELD_MANAGER,
+} from "./labels.js";
 import { planRun, type PlanOptions, type RunEvent } from "./plan.js";
 import type { ProgressReader } from "./progress-reader.js";
-import type { TrainingRunObject, TrainingRunStatus } from "./types.js";
+import type { PodGroupObject, TrainingRunObject, TrainingRunStatus } from "./types.js";
 
 export interface ReconcilerDeps {
   api: KubeApi;
@@ -28,6 +42,30 @@ export interface ReconcilerDeps {
 export interface ReconcileResult {
   /** Reconcile again after this many ms (0/undefined: only on the next watch event). */
   requeueAfterMs?: number;
+}
+
+/** A merge patch taking `cur` to `want` (fields radfleet sets), or undefined when they agree. */
+export function podGroupPatch(
+  cur: PodGroupObject["spec"] | undefined,
+  want: PodGroupObject["spec"],
+): Record<string, unknown> | undefined {
+  const res = { ...want.minResources };
+  const same =
+    cur?.minMember === want.minMember &&
+    cur.queue === want.queue &&
+    cur.priorityClassName === want.priorityClassName &&
+    Object.keys({ ...cur.minResources, ...res }).every((k) => cur.minResources?.[k] === res[k]);
+  if (same) return undefined;
+  const minResources: Record<string, string | null> = { ...res };
+  for (const k of Object.keys(cur?.minResources ?? {})) if (!(k in res)) minResources[k] = null;
+  return {
+    spec: {
+      minMember: want.minMember,
+      minResources,
+      queue: want.queue ?? null,
+      priorityClassName: want.priorityClassName ?? null,
+    },
+  };
 }
 
 function sameStatus(a: TrainingRunStatus | undefined, b: TrainingRunStatus): boolean {
@@ -81,12 +119,15 @@ export class Reconciler {
     }
     let spec: RunSpec;
     try {
-      spec = parseRunSpec(run.spec ?? {}).spec;
+      spec = withRunQueueLabel(run, parseRunSpec(run.spec ?? {}).spec);
     } catch (err) {
       if (!(err instanceof SpecError)) throw err;
       await this.failInvalid(run, err.message);
       return {};
     }
+    // Volcano's PodGroup goes first: Volcano must see the gang before any of its pods.
+    const terminal = run.status?.phase === "Succeeded" || run.status?.phase === "Failed";
+    const volcano = usesVolcano(spec) && !terminal ? await this.ensurePodGroup(run, spec) : undefined;
     const [pods, svc, cm, secret] = await Promise.all([
       api.listPods(namespace, runSelector(name)),
       api.getService(namespace, serviceName(name)),
@@ -99,7 +140,15 @@ export class Reconciler {
     const plan = planRun(
       run,
       spec,
-      { pods: owned, hasService: !!svc, hasConfigMap: !!cm, hasSecret: !!secret, progress },
+      {
+        pods: owned,
+        hasService: !!svc,
+        hasConfigMap: !!cm,
+        hasSecret: !!secret,
+        progress,
+        podGroup: volcano?.podGroup,
+        podGroupUnavailable: volcano?.unavailable,
+      },
       nowMs,
       this.deps.plan,
     );
@@ -138,6 +187,33 @@ export class Reconciler {
       return {};
     }
     return { requeueAfterMs: plan.requeueAfterMs };
+  }
+
+  /** Creates or corrects the run's PodGroup; `unavailable` when Volcano's API is not served. */
+  private async ensurePodGroup(
+    run: TrainingRunObject,
+    spec: RunSpec,
+  ): Promise<{ podGroup?: PodGroupObject; unavailable?: string }> {
+    const { api } = this.deps;
+    const { namespace } = run.metadata;
+    const want = desiredPodGroup(run, spec);
+    try {
+      const cur = await api.getPodGroup(namespace, podGroupName(run.metadata.name));
+      if (!cur) {
+        await api.createPodGroup(want);
+        return { podGroup: want };
+      }
+      const patch = podGroupPatch(cur.spec, want.spec);
+      if (patch) await api.patchPodGroup(namespace, cur.metadata.name, patch);
+      return { podGroup: cur };
+    } catch (err) {
+      // Get and create both 404 when no PodGroup CRD is installed.
+      if (!isNotFound(err)) throw err;
+      return {
+        unavailable:
+          "PodGroup API scheduling.volcano.sh/v1beta1 is not served: install Volcano, or unset spec.scheduling.schedulerName",
+      };
+    }
   }
 
   private async failInvalid(run: TrainingRunObject, message: string): Promise<void> {

@@ -1,6 +1,7 @@
-// KubeApi over plain HTTPS (node:https), for Node 20 where @kubernetes/client-node 2.x cannot
-// load. The API server's REST interface is small for what the controller needs: JSON in and
-// out, and watches as a stream of newline-delimited JSON events.
+// KubeApi over plain HTTPS (node:https): the alternative to client-node (`--transport rest`), for
+// when client-node cannot load (its 2.x line needs Node >= 22) or to rule it out when debugging.
+// The API server's REST interface is small for what the controller needs: JSON in and out, and
+// watches as a stream of newline-delimited JSON events.
 import https from "node:https";
 import type { IncomingMessage } from "node:http";
 import type {
@@ -12,9 +13,19 @@ import type {
   V1Service,
 } from "@kubernetes/client-node";
 import { CRD_GROUP, CRD_PLURAL, CRD_VERSION } from "../../common/spec/index.js";
-import { ignoreStatus, KubeApiError, orUndefined, type KubeApi, type WatchEvent } from "./kube-api.js";
+import {
+  ignoreStatus,
+  KubeApiError,
+  orUndefined,
+  PODGROUP_PLURAL,
+  VOLCANO_GROUP,
+  VOLCANO_VERSION,
+  watchPath,
+  type KubeApi,
+  type WatchEvent,
+} from "./kube-api.js";
 import type { KubeConnection } from "./kubeconfig.js";
-import type { TrainingRunObject } from "./types.js";
+import type { PodGroupObject, TrainingRunObject } from "./types.js";
 
 export interface RestOptions {
   /** Per-request timeout (not for watches). */
@@ -45,7 +56,13 @@ export function restKubeApi(conn: KubeConnection, opts: RestOptions = {}): KubeA
     return u;
   };
 
-  const send = (method: string, u: URL, body: unknown, signal?: AbortSignal) =>
+  const send = (
+    method: string,
+    u: URL,
+    body: unknown,
+    signal?: AbortSignal,
+    contentType = "application/json",
+  ) =>
     new Promise<IncomingMessage>((resolve, reject) => {
       const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
       const req = https.request(u, {
@@ -53,9 +70,7 @@ export function restKubeApi(conn: KubeConnection, opts: RestOptions = {}): KubeA
         agent,
         headers: {
           ...headers(),
-          ...(payload
-            ? { "content-type": "application/json", "content-length": String(payload.length) }
-            : {}),
+          ...(payload ? { "content-type": contentType, "content-length": String(payload.length) } : {}),
         },
         signal,
       });
@@ -69,12 +84,13 @@ export function restKubeApi(conn: KubeConnection, opts: RestOptions = {}): KubeA
     path: string,
     body?: unknown,
     query?: Record<string, string | number | undefined>,
+    contentType?: string,
   ): Promise<T> {
     const signal = AbortSignal.timeout(timeoutMs);
     const u = url(path, query);
     let res: IncomingMessage;
     try {
-      res = await send(method, u, body, signal);
+      res = await send(method, u, body, signal, contentType);
     } catch (err) {
       throw new Error(`${method} ${u.pathname}: ${(err as Error).message} (API server ${conn.server})`, {
         cause: err,
@@ -102,6 +118,8 @@ export function restKubeApi(conn: KubeConnection, opts: RestOptions = {}): KubeA
     `/api/v1/namespaces/${ns}/${kind}${name ? `/${name}` : ""}`;
   const lease = (ns: string, name?: string) =>
     `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases${name ? `/${name}` : ""}`;
+  const podGroup = (ns: string, name?: string) =>
+    `/apis/${VOLCANO_GROUP}/${VOLCANO_VERSION}/namespaces/${ns}/${PODGROUP_PLURAL}${name ? `/${name}` : ""}`;
 
   return {
     async listRuns(namespace) {
@@ -140,13 +158,34 @@ export function restKubeApi(conn: KubeConnection, opts: RestOptions = {}): KubeA
     getLease: (ns, name) => orUndefined(call<V1Lease>("GET", lease(ns, name))),
     createLease: (l) => call<V1Lease>("POST", lease(l.metadata!.namespace!), l),
     replaceLease: (l) => call<V1Lease>("PUT", lease(l.metadata!.namespace!, l.metadata!.name!), l),
-    async watch(path, query, onEvent, done) {
+    getPodGroup: (ns, name) => orUndefined(call<PodGroupObject>("GET", podGroup(ns, name))),
+    createPodGroup: (pg) => ignoreStatus(call("POST", podGroup(pg.metadata.namespace), pg), 409),
+    async patchPodGroup(ns, name, patch) {
+      await call("PATCH", podGroup(ns, name), patch, undefined, "application/merge-patch+json");
+    },
+    async list(t) {
+      const res = await call<{ items: unknown[]; metadata?: { resourceVersion?: string } }>(
+        "GET",
+        watchPath(t),
+        undefined,
+        { labelSelector: t.labelSelector },
+      );
+      return { items: res.items, resourceVersion: res.metadata?.resourceVersion ?? "" };
+    },
+    async watch(t, o, onEvent, done) {
       const ctl = new AbortController();
-      const u = url(path, { ...query, watch: "true", timeoutSeconds: query.timeoutSeconds ?? "300" });
+      const u = url(watchPath(t), {
+        watch: "true",
+        allowWatchBookmarks: "true",
+        labelSelector: t.labelSelector,
+        resourceVersion: o.resourceVersion,
+        timeoutSeconds: o.timeoutSeconds,
+      });
       let finished = false;
       const end = (err: unknown) => {
         if (finished) return;
         finished = true;
+        ctl.abort();
         done(err);
       };
       send("GET", u, undefined, ctl.signal).then(
@@ -161,16 +200,29 @@ export function restKubeApi(conn: KubeConnection, opts: RestOptions = {}): KubeA
           res.on("data", (chunk: string) => {
             buf += chunk;
             let nl: number;
-            while ((nl = buf.indexOf("\n")) >= 0) {
+            while (!finished && (nl = buf.indexOf("\n")) >= 0) {
               const line = buf.slice(0, nl).trim();
               buf = buf.slice(nl + 1);
               if (!line) continue;
+              let ev: { type: WatchEvent; object: unknown };
               try {
-                const ev = JSON.parse(line) as { type: WatchEvent; object: unknown };
-                onEvent(ev.type, ev.object);
+                ev = JSON.parse(line) as { type: WatchEvent; object: unknown };
               } catch {
-                /* a torn line cannot happen within one chunk boundary handling; skip garbage */
+                continue; // not a JSON event line: skip it
               }
+              if (ev.type === "ERROR") {
+                // A Status in the stream, typically 410 Gone: the resourceVersion is too old.
+                const st = (ev.object ?? {}) as { code?: number; message?: string };
+                end(
+                  new KubeApiError(
+                    st.code ?? 500,
+                    `watch ${u.pathname}: ${st.message ?? "error"}`,
+                    ev.object,
+                  ),
+                );
+                return;
+              }
+              onEvent(ev.type, ev.object);
             }
           });
           res.on("end", () => end(null));

@@ -58,3 +58,20 @@ export interface RunProgress {
   /** When this record was observed (ms since epoch); used for the throughput behind the ETA. */
   observedAtMs?: number;
 }
+
+/** Volcano's PodGroup (scheduling.volcano.sh/v1beta1), the fields radfleet sets and reads. */
+export interface PodGroupObject {
+  apiVersion: string;
+  kind: string;
+  metadata: V1ObjectMeta & { name: string; namespace: string };
+  spec: {
+    minMember: number;
+    minResources?: Record<string, string>;
+    queue?: string;
+    priorityClassName?: string;
+  };
+  status?: {
+    phase?: string;
+    conditions?: Array<{ type?: string; status?: string; reason?: string; message?: string }>;
+  };
+}

@@ -21,6 +21,8 @@ export interface ControlPlane {
   bin: string;
   kubeconfig: string;
   server: string;
+  /** etcd's client URL (tests compact it to provoke 410 Gone on watches). */
+  etcd: string;
   stop(): Promise<void>;
 }
 
@@ -149,7 +151,13 @@ async function waitFor(
   }
 }
 
-export async function startControlPlane(opts: { log?: (s: string) => void } = {}): Promise<ControlPlane> {
+export interface ControlPlaneOptions {
+  log?: (s: string) => void;
+  /** Extra kube-apiserver flags. */
+  apiserverArgs?: string[];
+}
+
+export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const log = opts.log ?? (() => {});
   const bin = await ensureBinaries(log);
   const dir = await mkdtemp(join(tmpdir(), "radfleet-k8s-"));
@@ -211,6 +219,7 @@ export async function startControlPlane(opts: { log?: (s: string) => void } = {}
       `--service-account-key-file=${join(dir, "sa.pub")}`,
       `--service-account-signing-key-file=${join(dir, "sa.key")}`,
       "--v=1",
+      ...(opts.apiserverArgs ?? []),
     ]);
     const kubeconfig = join(dir, "kubeconfig");
     await writeFile(kubeconfig, kubeconfigYaml(server, dir));
@@ -251,7 +260,7 @@ export async function startControlPlane(opts: { log?: (s: string) => void } = {}
       ...stageFiles.map((f) => `--config=${f}`),
     ]);
     log(`control plane up at ${server} (state in ${dir})`);
-    return { dir, bin, kubeconfig, server, stop };
+    return { dir, bin, kubeconfig, server, etcd: `http://127.0.0.1:${etcdPort}`, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -44,3 +44,52 @@ export function trainingRun(
     },
   };
 }
+
+/** The PodGroup CRD as far as radfleet uses it (Volcano's own CRD has the full schema). */
+export const podGroupCrd = {
+  apiVersion: "apiextensions.k8s.io/v1",
+  kind: "CustomResourceDefinition",
+  metadata: { name: "podgroups.scheduling.volcano.sh" },
+  spec: {
+    group: "scheduling.volcano.sh",
+    names: {
+      kind: "PodGroup",
+      listKind: "PodGroupList",
+      plural: "podgroups",
+      singular: "podgroup",
+      shortNames: ["pg"],
+    },
+    scope: "Namespaced",
+    versions: [
+      {
+        name: "v1beta1",
+        served: true,
+        storage: true,
+        subresources: { status: {} },
+        schema: {
+          openAPIV3Schema: {
+            type: "object",
+            properties: {
+              spec: {
+                type: "object",
+                properties: {
+                  minMember: { type: "integer", format: "int32" },
+                  minResources: {
+                    type: "object",
+                    additionalProperties: {
+                      anyOf: [{ type: "integer" }, { type: "string" }],
+                      "x-kubernetes-int-or-string": true,
+                    },
+                  },
+                  queue: { type: "string" },
+                  priorityClassName: { type: "string" },
+                },
+              },
+              status: { type: "object", "x-kubernetes-preserve-unknown-fields": true },
+            },
+          },
+        },
+      },
+    ],
+  },
+};

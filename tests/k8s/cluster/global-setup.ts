@@ -17,15 +17,24 @@ declare module "vitest" {
     kubeconfig: string;
     k8sBin: string;
     k8sDir: string;
+    etcdUrl: string;
   }
 }
 
 let cp: ControlPlane | undefined;
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  cp = await startControlPlane({ log: (s) => console.log(`[k8s] ${s}`) });
+  cp = await startControlPlane({
+    log: (s) => console.log(`[k8s] ${s}`),
+    // Pod watches straight from etcd: the watch cache serves any old resourceVersion until it has
+    // evicted events, so only without it does a compacted version answer 410 Gone in a short
+    // test (transport.test.ts). Everything else works the same either way.
+    apiserverArgs: ["--watch-cache-sizes=pods#0"],
+  });
   const kube = kubeClient(cp.kubeconfig);
-  for (let i = 0; i < 2; i++) await kube.create(fakeGpuNode(`gpu-node-${i}`, { gpus: 8 }));
+  // 8 GPUs a node (a 16-GPU worker never fits); enough nodes that the runs the test files leave
+  // Running (the controller tests run once per transport) never exhaust them.
+  for (let i = 0; i < 6; i++) await kube.create(fakeGpuNode(`gpu-node-${i}`, { gpus: 8 }));
   // The CRD as the chart ships it, so every test file can create runs whatever the order.
   const crd = YAML.parse(
     await readFile(join(REPO, "charts/radfleet/crds/trainingruns.radfleet.io.yaml"), "utf8"),
@@ -43,6 +52,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("kubeconfig", cp.kubeconfig);
   project.provide("k8sBin", cp.bin);
   project.provide("k8sDir", cp.dir);
+  project.provide("etcdUrl", cp.etcd);
   return async () => {
     await cp?.stop();
   };

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { freePort } from "./control-plane.js";
+import { podGroupCrd } from "./fixtures.js";
 import type { KubeClient } from "./kube-client.js";
 
 const MAIN = fileURLToPath(new URL("./controller-main.ts", import.meta.url));
@@ -138,3 +139,14 @@ export interface RunLite {
 
 export const getRun = (kube: KubeClient, ns: string, name: string) =>
   kube.json<RunLite>("GET", `/apis/radfleet.io/v1alpha1/namespaces/${ns}/trainingruns/${name}`);
+
+/** Installs the minimal Volcano PodGroup CRD (once per control plane) and waits until it is served. */
+export async function installPodGroupCrd(kube: KubeClient): Promise<void> {
+  const r = await kube.raw("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", podGroupCrd);
+  if (r.status !== 201 && r.status !== 409) throw new Error(`PodGroup CRD: HTTP ${r.status}: ${r.body}`);
+  await eventually(
+    "PodGroup API served",
+    () => kube.raw("GET", "/apis/scheduling.volcano.sh/v1beta1"),
+    (x) => x.status === 200 && x.body.includes("podgroups"),
+  );
+}
