@@ -148,7 +148,7 @@ describe("synthesize", () => {
     }
     expect(JSON.parse(out[0]) as { studies: number }).toMatchObject({ studies: 5 });
     expect(out.join("")).toMatch(/--studies: expected an integer >= 1, got "five"/);
-    expect(out.join("")).toMatch(/--difficulty: expected easy or hard/);
+    expect(out.join("")).toMatch(/--difficulty: expected one of easy, hard, got "medium"/);
     const ds = await loadDataset({ format: "synthetic", root: join(dir, "cli"), section: "both" });
     expect(ds.examples.length).toBe(5);
   });

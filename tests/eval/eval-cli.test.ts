@@ -21,9 +21,14 @@ function quiet(): () => string {
   const out: string[] = [];
   const log = vi.spyOn(console, "log").mockImplementation((...a: unknown[]) => void out.push(a.join(" ")));
   const err = vi.spyOn(console, "error").mockImplementation((...a: unknown[]) => void out.push(a.join(" ")));
+  // Usage and flag errors go straight to the streams (common/cli.ts).
+  const stdout = vi.spyOn(process.stdout, "write").mockImplementation((s) => (out.push(String(s)), true));
+  const stderr = vi.spyOn(process.stderr, "write").mockImplementation((s) => (out.push(String(s)), true));
   return () => {
     log.mockRestore();
     err.mockRestore();
+    stdout.mockRestore();
+    stderr.mockRestore();
     return out.join("\n");
   };
 }
@@ -86,7 +91,9 @@ describe("radfleet eval", () => {
     const done = quiet();
     expect(await runEval(["--pred", "a.jsonl"])).toBe(2);
     expect(await runEval(["--pred", "a", "--ref", "b", "--uncertain", "maybe"])).toBe(2);
-    expect(done()).toMatch(/usage: radfleet eval/);
+    const text = done();
+    expect(text).toMatch(/--pred and --ref are required\nusage: radfleet eval/);
+    expect(text).toMatch(/--uncertain: expected one of positive, negative, got "maybe"/);
   });
 });
 

@@ -2,7 +2,7 @@
 // every report metric, the clinical metrics and the fact audit of generated reports against
 // references; writes report.json, report.md and plots when --out is given.
 
-import { parseArgs } from "node:util";
+import { choiceFlag, intFlag, parseCommandLine, usageError } from "../../common/cli.js";
 import { evaluate, headline } from "./evaluate.js";
 import { readEvalInputs } from "./eval-inputs.js";
 import { writeEvalReport } from "./report-writer.js";
@@ -14,56 +14,32 @@ const USAGE = `usage: radfleet eval --pred preds.jsonl --ref refs.jsonl [--out D
   refs.jsonl:  {"id", "reference" (or "report"), "labels"?: 14 values (1, 0, -1, null) or {observation: value}}
   Records are joined by id. --uncertain: how uncertain (-1) labels count (default positive).`;
 
-function intFlag(v: string | undefined, name: string, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name}: expected an integer >= 0, got "${v}"`);
-  return n;
-}
-
 export async function run(argv: string[]): Promise<number> {
-  let values;
+  const parsed = parseCommandLine(
+    argv,
+    {
+      pred: { type: "string" },
+      ref: { type: "string" },
+      out: { type: "string" },
+      uncertain: { type: "string" },
+      bootstrap: { type: "string" },
+      seed: { type: "string" },
+      worst: { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+    USAGE,
+  );
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
+  if (!values.pred || !values.ref) return usageError("--pred and --ref are required", USAGE);
+  let uncertain: UncertainPolicy, bootstrap: number, seed: number, worst: number;
   try {
-    values = parseArgs({
-      args: argv,
-      options: {
-        pred: { type: "string" },
-        ref: { type: "string" },
-        out: { type: "string" },
-        uncertain: { type: "string" },
-        bootstrap: { type: "string" },
-        seed: { type: "string" },
-        worst: { type: "string" },
-        json: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-    }).values;
+    uncertain = choiceFlag("uncertain", values.uncertain, ["positive", "negative"] as const, "positive");
+    bootstrap = intFlag("bootstrap", values.bootstrap, 1000, 0);
+    seed = intFlag("seed", values.seed, 0, 0);
+    worst = intFlag("worst", values.worst, 10, 0);
   } catch (e) {
-    console.error(`${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (!values.pred || !values.ref) {
-    console.error(`--pred and --ref are required\n${USAGE}`);
-    return 2;
-  }
-  const uncertain = (values.uncertain ?? "positive") as UncertainPolicy;
-  if (uncertain !== "positive" && uncertain !== "negative") {
-    console.error(`--uncertain: expected positive or negative, got "${values.uncertain}"\n${USAGE}`);
-    return 2;
-  }
-  let bootstrap: number, seed: number, worst: number;
-  try {
-    bootstrap = intFlag(values.bootstrap, "bootstrap", 1000);
-    seed = intFlag(values.seed, "seed", 0);
-    worst = intFlag(values.worst, "worst", 10);
-  } catch (e) {
-    console.error(`${(e as Error).message}\n${USAGE}`);
-    return 2;
+    return usageError((e as Error).message, USAGE);
   }
 
   const { records, skipped } = await readEvalInputs(values.pred, values.ref);

@@ -4,7 +4,7 @@
 
 import { mkdir, open, rename } from "node:fs/promises";
 import { dirname } from "node:path";
-import { parseArgs } from "node:util";
+import { parseCommandLine, usageError } from "../../common/cli.js";
 import { CHEXPERT_LABELS } from "../../common/chexpert.js";
 import { labelReport } from "./chexpert-labeler.js";
 import { csvField, readReportsFile } from "./eval-inputs.js";
@@ -15,30 +15,18 @@ const USAGE = `usage: radfleet label --in reports.(csv|jsonl) --out labels.csv [
   --plain-no-finding: No Finding by the CheXpert rule alone (findings outside the 14 do not block it)`;
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    values = parseArgs({
-      args: argv,
-      options: {
-        in: { type: "string" },
-        out: { type: "string" },
-        "plain-no-finding": { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-    }).values;
-  } catch (e) {
-    console.error(`${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (!values.in || !values.out) {
-    console.error(`--in and --out are required\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseCommandLine(
+    argv,
+    {
+      in: { type: "string" },
+      out: { type: "string" },
+      "plain-no-finding": { type: "boolean", default: false },
+    },
+    USAGE,
+  );
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
+  if (!values.in || !values.out) return usageError("--in and --out are required", USAGE);
   let read;
   try {
     read = await readReportsFile(values.in);

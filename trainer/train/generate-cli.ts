@@ -3,7 +3,7 @@
 // thresholds saved with the adapter). This is the inference path; evaluation uses the same code.
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { choiceFlag, intFlag, parseCommandLine, usageError } from "../../common/cli.js";
 import { loadRunSpecFile, type RunSpec } from "../../common/spec/index.js";
 import { initBackend, type BackendChoice } from "../backend.js";
 import { loadDataset, loadImage } from "../data/index.js";
@@ -16,18 +16,12 @@ import {
 import { ReportGenerator } from "./report-generator.js";
 import { buildRunModel, modelNeedsCorpus } from "./run-model.js";
 
-const USAGE = `usage: radfleet generate RUN_DIR IMAGE... [--adapter DIR] [--max-new-tokens N] [--beams N] [--json]
+const USAGE = `usage: radfleet generate RUN_DIR IMAGE... [--adapter DIR] [--max-new-tokens N] [--beams N]
+                         [--backend auto|tensorflow|wasm|cpu] [--json]
   RUN_DIR   a run directory (its spec.yaml builds the model; its adapter/ is loaded)
   IMAGE     chest X-ray images (JPEG or PNG)
   --adapter a PEFT adapter directory instead of RUN_DIR/adapter
   --json    one JSON object per image: image, report, headProbs, findingsTable, findingsTableText`;
-
-function positiveInt(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: expected a positive integer, got ${v}`);
-  return n;
-}
 
 async function thresholdsFor(spec: RunSpec, adapterDir: string): Promise<number[]> {
   if (spec.task.findingsTable === "none") return defaultThresholds();
@@ -44,45 +38,35 @@ async function thresholdsFor(spec: RunSpec, adapterDir: string): Promise<number[
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        adapter: { type: "string" },
-        "max-new-tokens": { type: "string" },
-        beams: { type: "string" },
-        backend: { type: "string", default: "auto" },
-        json: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
-  } catch (e) {
-    console.error(`${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseCommandLine(
+    argv,
+    {
+      adapter: { type: "string" },
+      "max-new-tokens": { type: "string" },
+      beams: { type: "string" },
+      backend: { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+    USAGE,
+    { positionals: true },
+  );
+  if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (positionals.length < 2) {
-    console.error(`a run directory and at least one image are required\n${USAGE}`);
-    return 2;
-  }
+  if (positionals.length < 2) return usageError("a run directory and at least one image are required", USAGE);
   const [runDir, ...images] = positionals.map((p) => resolve(p));
+  let maxNewTokens: number | undefined, beams: number | undefined, backend: BackendChoice;
+  try {
+    maxNewTokens = intFlag("max-new-tokens", values["max-new-tokens"], undefined);
+    beams = intFlag("beams", values.beams, undefined);
+    backend = choiceFlag("backend", values.backend, ["auto", "tensorflow", "wasm", "cpu"] as const, "auto");
+  } catch (e) {
+    return usageError((e as Error).message, USAGE);
+  }
   try {
     const { spec } = await loadRunSpecFile(join(runDir, "spec.yaml"));
-    const maxNewTokens = positiveInt("max-new-tokens", values["max-new-tokens"]);
-    const beams = positiveInt("beams", values.beams);
     if (maxNewTokens) spec.evaluation.generation.maxNewTokens = maxNewTokens;
     if (beams) spec.evaluation.generation.numBeams = beams;
-    const backends = ["auto", "tensorflow", "wasm", "cpu"];
-    if (!backends.includes(values.backend!)) {
-      throw new Error(`--backend: expected one of ${backends.join(", ")}, got ${values.backend}`);
-    }
-    await initBackend(values.backend as BackendChoice);
+    await initBackend(backend);
 
     // A random tiny model's vocabulary comes from the training reports, so it needs the data set.
     const trainReports = modelNeedsCorpus(spec)

@@ -1,0 +1,59 @@
+// The shared command-line parsing every subcommand uses: help, bad flags and stray arguments give
+// usage and exit codes; numeric and choice flags name the flag they reject.
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { choiceFlag, intFlag, numFlag, parseCommandLine, UsageError } from "../../common/cli.js";
+
+const USAGE = "usage: radfleet thing --n N";
+let out: string[];
+let err: string[];
+
+beforeEach(() => {
+  out = [];
+  err = [];
+  vi.spyOn(process.stdout, "write").mockImplementation((s) => (out.push(String(s)), true));
+  vi.spyOn(process.stderr, "write").mockImplementation((s) => (err.push(String(s)), true));
+});
+afterEach(() => vi.restoreAllMocks());
+
+describe("parseCommandLine", () => {
+  const opts = { n: { type: "string" }, json: { type: "boolean", default: false } } as const;
+
+  it("returns values and positionals", () => {
+    const p = parseCommandLine(["--n", "3", "a"], opts, USAGE, { positionals: true });
+    expect(typeof p).toBe("object");
+    if (typeof p === "number") return;
+    expect(p.values.n).toBe("3");
+    expect(p.values.json).toBe(false);
+    expect(p.positionals).toEqual(["a"]);
+  });
+
+  it("prints usage and returns 0 for --help / -h", () => {
+    expect(parseCommandLine(["-h"], opts, USAGE)).toBe(0);
+    expect(out).toEqual([`${USAGE}\n`]);
+  });
+
+  it("returns 2 with the error and usage for an unknown flag or a stray argument", () => {
+    expect(parseCommandLine(["--bogus"], opts, USAGE)).toBe(2);
+    expect(err[0]).toMatch(/--bogus[\s\S]*usage: radfleet thing/);
+    expect(parseCommandLine(["stray"], opts, USAGE)).toBe(2);
+    expect(err[1]).toMatch(/unexpected argument "stray"/);
+  });
+});
+
+describe("flag values", () => {
+  it("checks integers, numbers and choices, naming the flag", () => {
+    expect(intFlag("steps", undefined, 300)).toBe(300);
+    expect(intFlag("steps", "12", 300)).toBe(12);
+    expect(intFlag("seed", "0", 1, 0)).toBe(0);
+    expect(intFlag("beams", undefined, undefined)).toBeUndefined();
+    expect(() => intFlag("steps", "1.5", 300)).toThrow(/--steps: expected an integer >= 1, got "1.5"/);
+    expect(() => intFlag("steps", "0", 300)).toThrow(UsageError);
+    expect(numFlag("lr", "2e-3", 1)).toBe(0.002);
+    expect(() => numFlag("lr", "", 1)).toThrow(/--lr: expected a number/);
+    expect(() => numFlag("lr", "-1", 1, 0)).toThrow(/--lr: expected a number >= 0, got "-1"/);
+    expect(choiceFlag("mode", undefined, ["a", "b"] as const, "a")).toBe("a");
+    expect(() => choiceFlag("mode", "c", ["a", "b"] as const, "a")).toThrow(
+      /--mode: expected one of a, b, got "c"/,
+    );
+  });
+});
