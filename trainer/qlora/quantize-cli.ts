@@ -6,7 +6,7 @@
 // quantizing again.
 import { copyFile, mkdir, readFile, readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { intFlag, parseCommandLine, UsageError, usageError } from "../../common/cli.js";
 import { isBnbStateKey, nf4ToBnbTensors, torchName } from "./bnb-format.js";
 import { nf4BitsPerParameter, quantizeNf4 } from "./nf4.js";
 import { writeFileAtomic } from "../checkpoint/directory-store.js";
@@ -187,45 +187,28 @@ async function exists(path: string): Promise<boolean> {
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
+  const parsed = parseCommandLine(
+    argv,
+    {
+      in: { type: "string" },
+      out: { type: "string" },
+      "block-size": { type: "string" },
+      "no-double-quant": { type: "boolean", default: false },
+      skip: { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+    USAGE,
+  );
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
+  if (!values.in || !values.out) return usageError("quantize: --in and --out are required", USAGE);
+  let blockSize: number;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        in: { type: "string" },
-        out: { type: "string" },
-        "block-size": { type: "string", default: "64" },
-        "no-double-quant": { type: "boolean", default: false },
-        skip: { type: "string" },
-        json: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  if (!values.in || !values.out) {
-    process.stderr.write(`quantize: --in and --out are required\n${USAGE}\n`);
-    return 2;
-  }
-  const blockSize = Number(values["block-size"]);
-  if (
-    !Number.isInteger(blockSize) ||
-    blockSize < 32 ||
-    blockSize > 4096 ||
-    (blockSize & (blockSize - 1)) !== 0
-  ) {
-    process.stderr.write(
-      `quantize: --block-size: expected a power of two in 32..4096, got ${JSON.stringify(values["block-size"])}\n`,
-    );
-    return 2;
+    blockSize = intFlag("block-size", values["block-size"], 64, 32);
+    if (blockSize > 4096 || (blockSize & (blockSize - 1)) !== 0)
+      throw new UsageError(`--block-size: expected a power of two in 32..4096, got ${blockSize}`);
+  } catch (e) {
+    return usageError(`quantize: ${(e as Error).message}`, USAGE);
   }
   const skip =
     values.skip === undefined
