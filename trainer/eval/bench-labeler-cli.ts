@@ -4,7 +4,7 @@
 
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { choiceFlag, parseCommandLine, usageError } from "../../common/cli.js";
 import { benchmarkLabeler, type LabelerBenchmark } from "./labeler-benchmark.js";
 import type { UncertainPolicy } from "./clinical-metrics.js";
 
@@ -35,37 +35,25 @@ function table(b: LabelerBenchmark): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
+  const parsed = parseCommandLine(
+    argv,
+    {
+      data: { type: "string" },
+      uncertain: { type: "string" },
+      "plain-no-finding": { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+    },
+    USAGE,
+  );
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
+  let which: "positive" | "negative" | "both";
   try {
-    values = parseArgs({
-      args: argv,
-      options: {
-        data: { type: "string" },
-        uncertain: { type: "string", default: "both" },
-        "plain-no-finding": { type: "boolean", default: false },
-        json: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-    }).values;
+    which = choiceFlag("uncertain", values.uncertain, ["positive", "negative", "both"] as const, "both");
   } catch (e) {
-    console.error(`${(e as Error).message}\n${USAGE}`);
-    return 2;
+    return usageError((e as Error).message, USAGE);
   }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const policies: UncertainPolicy[] =
-    values.uncertain === "both"
-      ? ["positive", "negative"]
-      : values.uncertain === "positive" || values.uncertain === "negative"
-        ? [values.uncertain]
-        : [];
-  if (policies.length === 0) {
-    console.error(`--uncertain: expected positive, negative or both, got "${values.uncertain}"\n${USAGE}`);
-    return 2;
-  }
+  const policies: UncertainPolicy[] = which === "both" ? ["positive", "negative"] : [which];
   const dir = values.data ?? process.env.RADFLEET_IU_XRAY_DIR ?? DEFAULT_DATA;
   const results: LabelerBenchmark[] = [];
   try {
