@@ -1,5 +1,5 @@
 // `radfleet data check DIR [--format mimic-cxr-jpg|iu-xray|synthetic] [--section ...] [--no-verify] [--json]`
-import { parseArgs } from "node:util";
+import { choiceFlag, parseCommandLine, usageError } from "../../common/cli.js";
 import { loadDataset } from "./load-dataset.js";
 import { formatSummary, summarize } from "./summary.js";
 import { DataError, type DatasetFormat, type LoadOptions } from "./types.js";
@@ -9,41 +9,31 @@ const USAGE = `usage: radfleet data check DIR [--format mimic-cxr-jpg|iu-xray|sy
   Loads a data set, decoding every chosen image, and prints skipped studies by reason,
   studies per split and label prevalence.`;
 
-const FORMATS: DatasetFormat[] = ["mimic-cxr-jpg", "iu-xray", "synthetic"];
-const SECTIONS: Array<LoadOptions["section"]> = ["findings", "impression", "both"];
+const FORMATS: readonly DatasetFormat[] = ["mimic-cxr-jpg", "iu-xray", "synthetic"];
+const SECTIONS: ReadonlyArray<LoadOptions["section"]> = ["findings", "impression", "both"];
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        format: { type: "string", default: "mimic-cxr-jpg" },
-        section: { type: "string", default: "both" },
-        views: { type: "string", default: "PA,AP" },
-        "no-verify": { type: "boolean", default: false },
-        json: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-      allowPositionals: true,
-    });
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
+  const parsed = parseCommandLine(
+    argv,
+    {
+      format: { type: "string" },
+      section: { type: "string" },
+      views: { type: "string", default: "PA,AP" },
+      "no-verify": { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+    },
+    USAGE,
+    { positionals: true },
+  );
+  if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  const format = values.format as DatasetFormat;
-  const section = values.section as LoadOptions["section"];
-  if (positionals.length !== 1 || !FORMATS.includes(format) || !SECTIONS.includes(section)) {
-    process.stderr.write(
-      `${positionals.length !== 1 ? "expected one data directory" : `bad --format "${format}" or --section "${section}"`}\n${USAGE}\n`,
-    );
-    return 2;
+  if (positionals.length !== 1) return usageError("expected one data directory", USAGE);
+  let format: DatasetFormat, section: LoadOptions["section"];
+  try {
+    format = choiceFlag("format", values.format, FORMATS, "mimic-cxr-jpg");
+    section = choiceFlag("section", values.section, SECTIONS, "both");
+  } catch (e) {
+    return usageError((e as Error).message, USAGE);
   }
   try {
     const ds = await loadDataset({
