@@ -111,6 +111,11 @@ function usage(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `radfleet compare ... | head`: a reader that goes away is not an error worth a stack trace.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
   const [name, ...rest] = argv;
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
     console.log(usage());

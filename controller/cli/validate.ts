@@ -1,18 +1,16 @@
-import { parseArgs } from "node:util";
+import { parseCommandLine, usageError } from "../../common/cli.js";
 import { loadRunSpecFile, resolvedSpecYaml, SpecError } from "../../common/spec/index.js";
 
+const USAGE = `usage: radfleet validate SPEC.yaml [--quiet]
+  Checks a run spec (or TrainingRun manifest); prints it resolved.`;
+
 export async function run(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { quiet: { type: "boolean", short: "q" }, help: { type: "boolean", short: "h" } },
+  const parsed = parseCommandLine(argv, { quiet: { type: "boolean", short: "q", default: false } }, USAGE, {
+    positionals: true,
   });
-  if (values.help || positionals.length !== 1) {
-    console.log(
-      "usage: radfleet validate SPEC.yaml [--quiet]\n\nChecks a run spec (or TrainingRun manifest); prints it resolved.",
-    );
-    return values.help ? 0 : 2;
-  }
+  if (typeof parsed === "number") return parsed;
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) return usageError("expected one spec file", USAGE);
   try {
     const { name, spec } = await loadRunSpecFile(positionals[0]);
     if (!values.quiet) {

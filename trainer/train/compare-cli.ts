@@ -2,7 +2,7 @@
 // evaluation with 95% confidence intervals — so an ablation reads as one table.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { parseCommandLine, usageError } from "../../common/cli.js";
 import YAML from "yaml";
 import { bootstrapStatistic, clinicalMetrics, type EvalReport } from "../eval/index.js";
 
@@ -120,18 +120,16 @@ export async function loadRun(dir: string): Promise<RunSummary> {
   };
 }
 
+const USAGE = `usage: radfleet compare RUN_DIR... [--json]
+  Side-by-side spec differences and final evaluation of finished runs.`;
+
 export async function run(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+  const parsed = parseCommandLine(argv, { json: { type: "boolean", default: false } }, USAGE, {
+    positionals: true,
   });
-  if (values.help || positionals.length < 1) {
-    console.log(
-      "usage: radfleet compare RUN_DIR... [--json]\n\nSide-by-side spec differences and final evaluation of finished runs.",
-    );
-    return values.help ? 0 : 2;
-  }
+  if (typeof parsed === "number") return parsed;
+  const { values, positionals } = parsed;
+  if (positionals.length < 1) return usageError("at least one run directory is required", USAGE);
   const runs = await Promise.all(positionals.map(loadRun));
   const diffs = specDifferences(runs.map((r) => r.spec));
   const rows = comparisonRows(runs);
