@@ -1,41 +1,46 @@
 // `radfleet coordinator`: a run's coordinator as its own process, as the Kubernetes controller
 // launches it (one pod per run behind the run's headless Service). It exits 0 once every worker
 // of the run has left done — which the controller reads as Succeeded — and 1 when one failed.
-import { parseArgs } from "node:util";
+import { intFlag, parseCommandLine } from "../../common/cli.js";
 import { createLogger } from "../../common/log.js";
 import { collectProcessMetrics, newRegistry, serveMetrics } from "../../common/metrics.js";
 import { loadRunSpecFile } from "../../common/spec/index.js";
 import { coordinatorOptionsFromSpec, startCoordinator } from "../coordinator/index.js";
 
+const USAGE = `usage: radfleet coordinator --run NAME --spec SPEC.yaml [--port 7070] [--metrics-port 9464]
+  The run token comes from RADFLEET_TOKEN.`;
+
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+  const parsed = parseCommandLine(
+    argv,
+    {
       run: { type: "string" },
       spec: { type: "string" },
-      port: { type: "string", default: "7070" },
-      "metrics-port": { type: "string", default: "9464" },
-      help: { type: "boolean", short: "h" },
+      port: { type: "string" },
+      "metrics-port": { type: "string" },
     },
-  });
-  if (values.help) {
-    console.log(
-      "usage: radfleet coordinator --run NAME --spec SPEC.yaml [--port 7070] [--metrics-port 9464]\n\nThe run token comes from RADFLEET_TOKEN.",
-    );
-    return 0;
-  }
+    USAGE,
+  );
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
   const runId = values.run ?? process.env.RADFLEET_RUN_ID;
   const token = process.env.RADFLEET_TOKEN;
   const problems = [];
   if (!runId) problems.push("--run (or RADFLEET_RUN_ID): required");
   if (!values.spec) problems.push("--spec: required");
   if (!token) problems.push("RADFLEET_TOKEN: required, not set");
-  const port = Number(values.port);
-  const metricsPort = Number(values["metrics-port"]);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    problems.push(`--port: expected a port number, got ${values.port}`);
-  if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)
-    problems.push(`--metrics-port: expected a port number, got ${values["metrics-port"]}`);
+  const portFlag = (name: string, raw: string | undefined, dflt: number): number => {
+    try {
+      const n = intFlag(name, raw, dflt, 0);
+      if (n <= 65535) return n;
+      problems.push(`--${name}: expected a port number, got ${raw}`);
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+    return dflt;
+  };
+  const port = portFlag("port", values.port, 7070);
+  const metricsPort = portFlag("metrics-port", values["metrics-port"], 9464);
   if (problems.length) {
     console.error(`radfleet coordinator:\n  ${problems.join("\n  ")}`);
     return 2;

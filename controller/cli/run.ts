@@ -10,7 +10,7 @@ import { appendFileSync, existsSync } from "node:fs";
 import { appendFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { intFlag, parseCommandLine, usageError } from "../../common/cli.js";
 import { createLogger } from "../../common/log.js";
 import { collectProcessMetrics, newRegistry, serveMetrics } from "../../common/metrics.js";
 import { loadRunSpecFile, parseRunSpec, resolvedSpecYaml, type RunSpec } from "../../common/spec/index.js";
@@ -120,46 +120,44 @@ export function summaryTable(r: ReportJson): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
+  const parsed = parseCommandLine(
+    argv,
+    {
       name: { type: "string" },
       "runs-dir": { type: "string", default: "runs" },
       "run-dir": { type: "string" },
       nats: { type: "string" },
-      "metrics-port": { type: "string", default: "0" },
+      "metrics-port": { type: "string" },
       steps: { type: "string" },
       workers: { type: "string" },
-      quiet: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
+      quiet: { type: "boolean", default: false },
     },
-  });
-  if (values.help || positionals.length > 1) {
-    console.log(USAGE);
-    return values.help ? 0 : 2;
+    USAGE,
+    { positionals: true },
+  );
+  if (typeof parsed === "number") return parsed;
+  const { values, positionals } = parsed;
+  if (positionals.length > 1)
+    return usageError(`expected at most one spec, got ${positionals.length}`, USAGE);
+  let steps: number | undefined, workers: number | undefined, metricsPort: number;
+  try {
+    steps = intFlag("steps", values.steps, undefined);
+    workers = intFlag("workers", values.workers, undefined);
+    metricsPort = intFlag("metrics-port", values["metrics-port"], 0, 0);
+  } catch (e) {
+    return usageError((e as Error).message, USAGE);
   }
   const loaded = positionals[0] ? await loadRunSpecFile(positionals[0]) : parseRunSpec({});
   const spec = loaded.spec;
-  const intFlag = (name: string, v: string | undefined, min: number): number | undefined => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min)
-      throw new Error(`--${name}: expected an integer >= ${min}, got ${JSON.stringify(v)}`);
-    return n;
-  };
-  const steps = intFlag("steps", values.steps, 1);
   if (steps !== undefined) {
     spec.training.steps = steps;
     spec.training.epochs = undefined;
   }
-  const workers = intFlag("workers", values.workers, 1);
   if (workers !== undefined) {
     spec.replicas.max = workers;
     spec.replicas.min = Math.min(spec.replicas.min, workers);
   }
   if (values.nats) spec.nats.url = values.nats;
-  const metricsPort = intFlag("metrics-port", values["metrics-port"], 0)!;
   const name = values.name ?? loaded.name ?? "demo";
   const runDir = resolve(values["run-dir"] ?? join(values["runs-dir"]!, `${name}-${timestamp()}`));
   await mkdir(join(runDir, "logs"), { recursive: true });

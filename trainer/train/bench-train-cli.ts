@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { intFlag, parseCommandLine, usageError } from "../../common/cli.js";
 
 const BIN = fileURLToPath(new URL("../../bin/radfleet.js", import.meta.url));
 
@@ -115,31 +115,30 @@ async function matmulPeak(): Promise<{ flops: number; backend: string }> {
   return { flops: best, backend: backend.name };
 }
 
+const USAGE = "usage: radfleet bench train [--workers N] [--steps N] [--batch N] [--json] [--keep]";
+
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      workers: { type: "string", default: "2" },
-      steps: { type: "string", default: "30" },
-      batch: { type: "string", default: "4" },
-      json: { type: "boolean" },
-      keep: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
+  const parsed = parseCommandLine(
+    argv,
+    {
+      workers: { type: "string" },
+      steps: { type: "string" },
+      batch: { type: "string" },
+      json: { type: "boolean", default: false },
+      keep: { type: "boolean", default: false },
     },
-  });
-  if (values.help) {
-    console.log("usage: radfleet bench train [--workers N] [--steps N] [--batch N] [--json] [--keep]");
-    return 0;
+    USAGE,
+  );
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
+  let workers: number, steps: number, batch: number;
+  try {
+    workers = intFlag("workers", values.workers, 2);
+    steps = intFlag("steps", values.steps, 30, 6);
+    batch = intFlag("batch", values.batch, 4);
+  } catch (e) {
+    return usageError((e as Error).message, USAGE);
   }
-  const workers = Number(values.workers);
-  const steps = Number(values.steps);
-  const batch = Number(values.batch);
-  if (!Number.isInteger(workers) || workers < 1)
-    throw new Error(`--workers: expected an integer >= 1, got ${values.workers}`);
-  if (!Number.isInteger(steps) || steps < 6)
-    throw new Error(`--steps: expected an integer >= 6, got ${values.steps}`);
-  if (!Number.isInteger(batch) || batch < 1)
-    throw new Error(`--batch: expected an integer >= 1, got ${values.batch}`);
   const root = await mkdtemp(join(tmpdir(), "radfleet-bench-train-"));
   const data = join(root, "data");
   const gen = await radfleet([
