@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "../../common/cli.js";
 import { trainingRunCrdYaml } from "../../common/spec/index.js";
 
 /** Where the generated CRD is committed; a test keeps these equal to the generator's output. */
@@ -10,16 +10,13 @@ export const CRD_COPIES = [
 ];
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { write: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-  });
-  if (values.help) {
-    console.log(
-      `usage: radfleet crd [--write]\n\nPrints the TrainingRun CRD; --write updates ${CRD_COPIES.join(" and ")}.`,
-    );
-    return 0;
-  }
+  const parsed = parseCommandLine(
+    argv,
+    { write: { type: "boolean", default: false } },
+    `usage: radfleet crd [--write]\n  Prints the TrainingRun CRD; --write updates ${CRD_COPIES.join(" and ")}.`,
+  );
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
   const yaml = trainingRunCrdYaml();
   if (!values.write) {
     process.stdout.write(yaml);

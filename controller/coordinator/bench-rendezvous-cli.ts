@@ -3,7 +3,7 @@
 // closed without a goodbye, as when its process dies); the survivors are told and re-form.
 // Targets: N=512 in a generation within 1 s; survivors told within 500 ms of the kill.
 import { loadavg } from "node:os";
-import { parseArgs } from "node:util";
+import { intFlag, numFlag, parseCommandLine, usageError } from "../../common/cli.js";
 import { silentLogger } from "../../common/log.js";
 import { CoordinatorClient } from "../../common/coordinator-client/index.js";
 import { startCoordinator } from "./server.js";
@@ -146,37 +146,23 @@ export async function benchRendezvous(workers: number, lastCallMs: number): Prom
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
+  const parsed = parseCommandLine(
+    argv,
+    {
+      workers: { type: "string" },
+      "last-call-ms": { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+    USAGE,
+  );
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
+  let workers: number, lastCallMs: number;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        workers: { type: "string", default: "64" },
-        "last-call-ms": { type: "string", default: "100" },
-        json: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const workers = Number(values.workers);
-  const lastCallMs = Number(values["last-call-ms"]);
-  if (!Number.isInteger(workers) || workers < 2) {
-    console.error(`--workers: expected an integer >= 2, got ${JSON.stringify(values.workers)}\n\n${USAGE}`);
-    return 2;
-  }
-  if (!Number.isFinite(lastCallMs) || lastCallMs < 0) {
-    console.error(
-      `--last-call-ms: expected a number >= 0, got ${JSON.stringify(values["last-call-ms"])}\n\n${USAGE}`,
-    );
-    return 2;
+    workers = intFlag("workers", values.workers, 64, 2);
+    lastCallMs = numFlag("last-call-ms", values["last-call-ms"], 100, 0);
+  } catch (e) {
+    return usageError((e as Error).message, USAGE);
   }
   const r = await benchRendezvous(workers, lastCallMs);
   if (values.json) {

@@ -20,6 +20,8 @@ describe("radfleet bench rendezvous", () => {
     vi.spyOn(console, "log").mockImplementation((s: string) => void out.push(s));
     const err: string[] = [];
     vi.spyOn(console, "error").mockImplementation((s: string) => void err.push(s));
+    // Usage errors go straight to the stream (common/cli.ts).
+    vi.spyOn(process.stderr, "write").mockImplementation((s) => (err.push(String(s)), true));
     expect(await run(["--workers", "4", "--json"])).toBe(0);
     expect(JSON.parse(out[0])).toMatchObject({ workers: 4, nextGenerationSize: 3 });
     expect(await run(["--workers", "one"])).toBe(2);

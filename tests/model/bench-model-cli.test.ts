@@ -37,6 +37,8 @@ describe("radfleet bench model", () => {
   it("refuses a bad flag with usage and exit code 2", async () => {
     const errs: string[] = [];
     vi.spyOn(console, "error").mockImplementation((s: string) => void errs.push(s));
+    // Usage errors go straight to the stream (common/cli.ts).
+    vi.spyOn(process.stderr, "write").mockImplementation((s) => (errs.push(String(s)), true));
     expect(await run(["--quantization", "int8"])).toBe(2);
     expect(errs.join("\n")).toContain("usage: radfleet bench model");
   });

@@ -1,6 +1,6 @@
 // `radfleet bench model`: the tiny preset's training step (forward + backward of the multitask loss
 // over LoRA and head) and its greedy decoding speed on this machine. Prints figures; asserts none.
-import { parseArgs } from "node:util";
+import { choiceFlag, intFlag, parseCommandLine, usageError } from "../../common/cli.js";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, type BackendChoice } from "../backend.js";
 import { buildModel, buildPrompt, countParameters, type VlmModel } from "./index.js";
@@ -51,53 +51,47 @@ function loss(m: VlmModel, b: ReturnType<typeof batchOf>, seed: number): tf.Scal
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
+  const parsed = parseCommandLine(
+    argv,
+    {
+      backend: { type: "string" },
+      batch: { type: "string" },
+      "image-size": { type: "string" },
+      tokens: { type: "string" },
+      steps: { type: "string" },
+      warmup: { type: "string" },
+      quantization: { type: "string" },
+      "lora-r": { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+    USAGE,
+  );
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
+  let B: number, tokens: number, steps: number, warmup: number, r: number, imageSize: number;
+  let quantization: "nf4" | "none", backendChoice: BackendChoice;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        backend: { type: "string", default: "auto" },
-        batch: { type: "string", default: "4" },
-        "image-size": { type: "string", default: "64" },
-        tokens: { type: "string", default: "100" },
-        steps: { type: "string", default: "10" },
-        warmup: { type: "string", default: "2" },
-        quantization: { type: "string", default: "nf4" },
-        "lora-r": { type: "string", default: "8" },
-        json: { type: "boolean", default: false },
-        help: { type: "boolean", default: false },
-      },
-    }));
-  } catch (err) {
-    console.error(`${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const int = (name: string, v: string, min: number) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min)
-      throw new Error(`--${name}: expected an integer >= ${min}, got ${JSON.stringify(v)}`);
-    return n;
-  };
-  const B = int("batch", values.batch, 1);
-  const tokens = int("tokens", values.tokens, 2);
-  const steps = int("steps", values.steps, 1);
-  const warmup = int("warmup", values.warmup, 0);
-  const r = int("lora-r", values["lora-r"], 1);
-  if (values.quantization !== "nf4" && values.quantization !== "none") {
-    console.error(
-      `--quantization: expected nf4 or none, got ${JSON.stringify(values.quantization)}\n${USAGE}`,
+    B = intFlag("batch", values.batch, 4);
+    tokens = intFlag("tokens", values.tokens, 100, 2);
+    steps = intFlag("steps", values.steps, 10);
+    warmup = intFlag("warmup", values.warmup, 2, 0);
+    r = intFlag("lora-r", values["lora-r"], 8);
+    imageSize = intFlag("image-size", values["image-size"], 64, 8);
+    quantization = choiceFlag("quantization", values.quantization, ["nf4", "none"] as const, "nf4");
+    backendChoice = choiceFlag(
+      "backend",
+      values.backend,
+      ["auto", "tensorflow", "wasm", "cpu"] as const,
+      "auto",
     );
-    return 2;
+  } catch (e) {
+    return usageError((e as Error).message, USAGE);
   }
-  const backend = await initBackend(values.backend as BackendChoice);
+  const backend = await initBackend(backendChoice);
   const m = await buildModel({
     preset: "tiny",
-    imageSize: int("image-size", values["image-size"], 8),
-    quantization: { type: values.quantization, blockSize: 64, doubleQuant: true },
+    imageSize,
+    quantization: { type: quantization, blockSize: 64, doubleQuant: true },
     lora: { r, alpha: 2 * r, dropout: 0.05, rslora: false, targetModules: TARGETS },
     head: { pooling: "image_tokens" },
     seed: 1,

@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { intFlag, numFlag, parseCommandLine, usageError } from "../../common/cli.js";
 import { initBackend } from "../backend.js";
 import { loadDataset, loadImage, ShardedSampler, synthesize, type Example } from "../data/index.js";
 import { buildModel, buildPrompt, TINY_BASE_DIR } from "../model/index.js";
@@ -40,35 +40,33 @@ Trains the tiny preset's full weights on a synthetic "terse"-style corpus and wr
 style model directory (default ${TINY_BASE_DIR}, the base \`radfleet run\` fine-tunes).`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+  const parsed = parseCommandLine(
+    argv,
+    {
       out: { type: "string", default: TINY_BASE_DIR },
       data: { type: "string", default: "data/pretrain-synthetic" },
-      studies: { type: "string", default: "1500" },
-      steps: { type: "string", default: "500" },
-      batch: { type: "string", default: "8" },
-      lr: { type: "string", default: "0.003" },
-      seed: { type: "string", default: "11" },
-      "image-size": { type: "string", default: "64" },
-      help: { type: "boolean", short: "h" },
+      studies: { type: "string" },
+      steps: { type: "string" },
+      batch: { type: "string" },
+      lr: { type: "string" },
+      seed: { type: "string" },
+      "image-size": { type: "string" },
     },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
+    USAGE,
+  );
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
+  let steps: number, batchSize: number, peak: number, seed: number, imageSize: number, studies: number;
+  try {
+    steps = intFlag("steps", values.steps, 500);
+    batchSize = intFlag("batch", values.batch, 8);
+    peak = numFlag("lr", values.lr, 0.003, 0);
+    seed = intFlag("seed", values.seed, 11, 0);
+    imageSize = intFlag("image-size", values["image-size"], 64, 16);
+    studies = intFlag("studies", values.studies, 1500, 10);
+  } catch (e) {
+    return usageError((e as Error).message, USAGE);
   }
-  const num = (name: string, v: string, min: number) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min)
-      throw new Error(`--${name}: expected a number >= ${min}, got ${JSON.stringify(v)}`);
-    return n;
-  };
-  const steps = num("steps", values.steps!, 1);
-  const batchSize = num("batch", values.batch!, 1);
-  const peak = num("lr", values.lr!, 0);
-  const seed = num("seed", values.seed!, 0);
-  const imageSize = num("image-size", values["image-size"]!, 16);
   const dataDir = resolve(values.data!);
   const backend = await initBackend("auto");
   console.log(`backend ${backend.name}`);
@@ -77,7 +75,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(`generating the pretraining corpus in ${dataDir} (terse style)`);
     await synthesize({
       out: dataDir,
-      studies: num("studies", values.studies!, 10),
+      studies,
       seed,
       difficulty: "easy",
       imageSize: 128,
