@@ -59,6 +59,8 @@ beforeAll(async () => {
     data,
     [
       "checkpoint: { interval: 10 }",
+      // Tables beside the reports, so the self-consistency panel has data too.
+      "task: { findingsTable: output }",
       "evaluation: { interval: 30, maxSamples: 4, generation: { maxNewTokens: 8 } }",
     ],
     90,
