@@ -1,6 +1,8 @@
 // Frame reassembly and the streaming (plan) path, fed with random chunk splits, including splits
-// inside headers and inside float32s (the carry path) and misaligned chunk offsets (the scratch path).
+// inside headers and inside float32s (the add stage carries a split float32 over), misaligned chunk
+// offsets, and direct reads into the place the reader names.
 import { describe, expect, test } from "vitest";
+import { stagedAdder } from "../../trainer/collective/f32-add.js";
 import { encodeHeader, FrameReader, type Sink } from "../../trainer/collective/frames.js";
 
 function stream(frames: { kind: number; seq: number; payload: Uint8Array }[]): Uint8Array {
@@ -92,5 +94,102 @@ describe("FrameReader", () => {
       finished: () => {},
     });
     expect(() => r2.push(encodeHeader(1, 2, 12))).toThrow(/12-byte piece where 4 float32s/);
+  });
+});
+
+describe("FrameReader direct reads", () => {
+  // A socket that honours readTarget: each "read" lands up to `n` bytes of the stream where the
+  // reader asked (or in a generic buffer, then push), like the onread buffer function does.
+  function drive(r: FrameReader, bytes: Uint8Array, seed: number, genericFirst: number): void {
+    let s = seed;
+    let pos = 0;
+    let generic = genericFirst; // the first reads go to the generic buffer (armed before the plan)
+    while (pos < bytes.length) {
+      s = (s * 1103515245 + 12345) >>> 0;
+      const want = 1 + (s % 29);
+      const target = generic-- > 0 ? undefined : r.readTarget();
+      if (target === undefined) {
+        const n = Math.min(want, bytes.length - pos);
+        expect(r.push(bytes.slice(pos, pos + n))).toEqual([]);
+        pos += n;
+        continue;
+      }
+      expect(target.length).toBeGreaterThan(0);
+      const n = Math.min(want, target.length, bytes.length - pos);
+      target.set(bytes.subarray(pos, pos + n));
+      expect(r.landed(n)).toEqual([]);
+      pos += n;
+    }
+  }
+
+  test.each([0, 1, 3])(
+    "copy sinks in place, add sinks through a tiny stage (%i generic reads first)",
+    (g) => {
+      const xs = Array.from({ length: 4 }, (_, k) =>
+        Float32Array.from({ length: 9 + k * 7 }, (_, i) => i - k * 0.5),
+      );
+      const bytes = (x: Float32Array) => new Uint8Array(x.buffer);
+      const s = stream(xs.map((x) => ({ kind: 1, seq: 4, payload: bytes(x) })));
+      for (const stage of [16, 48]) {
+        for (const seed of [1, 2, 3]) {
+          const r = new FrameReader(stagedAdder(stage));
+          const targets = xs.map((x, k) => Float32Array.from({ length: x.length }, () => (k % 2 ? 0 : 0.25)));
+          const done: number[] = [];
+          const sinks: Sink[] = targets.map((t, k) => ({
+            target: t,
+            mode: k % 2 ? "copy" : "add",
+            done: () => done.push(k),
+          }));
+          let finished = false;
+          r.setPlan({ kind: 1, seq: 4, sinks, next: 0, finished: () => void (finished = true) });
+          drive(r, s, seed, g);
+          expect(finished).toBe(true);
+          expect(done).toEqual([0, 1, 2, 3]);
+          expect(r.readTarget()?.length).toBe(12); // plan over: the next read takes a header only
+          xs.forEach((x, k) =>
+            expect(Array.from(targets[k])).toEqual(Array.from(x, (v) => (k % 2 ? v : Math.fround(v + 0.25)))),
+          );
+        }
+      }
+    },
+  );
+
+  test("frames outside a plan land in their own payload buffers", () => {
+    const frames = [0, 3, 40, 1].map((len, i) => ({
+      kind: 3,
+      seq: i,
+      payload: Uint8Array.from({ length: len }, (_, j) => (j * 5 + i) & 255),
+    }));
+    const bytes = stream(frames);
+    const r = new FrameReader();
+    const got = [];
+    let s = 7;
+    for (let pos = 0; pos < bytes.length;) {
+      s = (s * 1103515245 + 12345) >>> 0;
+      const target = r.readTarget()!;
+      expect(target.length).toBeGreaterThan(0);
+      const n = Math.min(1 + (s % 17), target.length, bytes.length - pos);
+      target.set(bytes.subarray(pos, pos + n));
+      got.push(...r.landed(n));
+      pos += n;
+    }
+    expect(got.map((f) => [f.seq, Array.from(f.payload)])).toEqual(
+      frames.map((f) => [f.seq, Array.from(f.payload)]),
+    );
+  });
+
+  test("a wrong header read directly is refused", () => {
+    const r = new FrameReader();
+    r.setPlan({
+      kind: 1,
+      seq: 2,
+      sinks: [{ target: new Float32Array(4), mode: "copy", done: () => {} }],
+      next: 0,
+      finished: () => {},
+    });
+    const target = r.readTarget()!;
+    expect(target.length).toBe(12);
+    target.set(encodeHeader(1, 2, 12));
+    expect(() => r.landed(12)).toThrow(/12-byte piece where 4 float32s/);
   });
 });

@@ -1,27 +1,50 @@
 // `radfleet bench allreduce`: an nccl-tests style benchmark of the ring all-reduce between N worker
-// processes on this machine. Per size it prints the mean time per operation, algbw = size / time,
+// processes. Per size it prints the median time per operation, algbw = size / time,
 // busbw = algbw * 2(N-1)/N (the per-link bandwidth the ring needs: each rank sends and receives
 // 2(N-1)/N of the data; see nccl-tests doc/PERFORMANCE.md), and a raw TCP baseline measured in the
 // same run between the same processes with the same ring pattern, so busbw / baseline says how much
 // of the socket's speed the collective keeps.
+//
+// Two ways to start it: by default it forks --workers processes on this machine; with
+// --coordinator this process is one worker of a benchmark that spans machines (one process per
+// pod), placed by a run coordinator's rendezvous (bench-join.ts), and rank 0 prints the results.
 
 import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { hostname } from "node:os";
 import { parseArgs } from "node:util";
-import type { BenchPlan, SizeResult } from "./bench-worker.js";
+import { runJoined } from "./bench-join.js";
+import type { SizeResult } from "./bench-measure.js";
+import type { BenchPlan } from "./bench-worker.js";
 
 const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), "bench-worker.ts");
 
 const USAGE = `usage: radfleet bench allreduce [--workers N] [--sizes 1MiB,16MiB,64MiB] [--iters K] [--warmup W]
                                 [--compression none|fp16] [--timeout-ms MS] [--json]
-  --workers      worker processes on this machine (default 2)
-  --sizes        comma-separated byte sizes; suffixes B, KiB, MiB, GiB (default 1MiB,16MiB,64MiB)
-  --iters        timed operations per size (default 10)
-  --warmup       untimed operations per size before timing (default 2)
-  --compression  all-reduce wire format (default none)
-  --timeout-ms   collective failure bound (default 5000)
-  --json         one JSON object per size on stdout instead of the table`;
+       radfleet bench allreduce --coordinator HOST:PORT [--run ID] [--worker-id ID]
+                                [--advertise-host HOST] [--workers N] [--join-timeout-ms MS] [options above]
+
+  Default: starts --workers processes on this machine.
+  With --coordinator: this process is one worker; start one per machine (pod) with the same
+  options. The workers join the coordinator's rendezvous, connect to the peers' addresses it hands
+  out, measure between themselves (raw TCP baseline included), and rank 0 prints the results.
+  The run token comes from RADFLEET_TOKEN.
+
+  --workers          processes to start (default 2); with --coordinator: the world size to expect
+                     (a generation of another size is refused)
+  --sizes            comma-separated byte sizes; suffixes B, KiB, MiB, GiB (default 1MiB,16MiB,64MiB)
+  --iters            timed operations per size (default 10)
+  --warmup           untimed operations per size before timing (default 2)
+  --compression      all-reduce wire format (default none)
+  --timeout-ms       collective failure bound (default 5000)
+  --json             one JSON object per size on stdout instead of the table
+  --coordinator      the run coordinator's host:port (RADFLEET_COORDINATOR in a trainer pod)
+  --run              run id the coordinator serves (default RADFLEET_RUN_ID)
+  --worker-id        this worker's id (default RADFLEET_WORKER_ID, else hostname-pid)
+  --advertise-host   address the peers reach this machine at, e.g. the pod IP
+                     (default RADFLEET_ADVERTISE_HOST, else 127.0.0.1)
+  --join-timeout-ms  how long to wait for the generation to form (default 600000)`;
 
 const UNITS: Record<string, number> = {
   "": 1,
@@ -158,10 +181,13 @@ export async function runBench(
   }
 }
 
-function table(rows: BenchRow[], o: { workers: number; iters: number; compression: string }): string {
+function table(
+  rows: BenchRow[],
+  o: { workers: number; iters: number; compression: string; where: string },
+): string {
   const pad = (s: string | number, w: number): string => String(s).padStart(w);
   const lines = [
-    `# radfleet bench allreduce: ${o.workers} workers, float32 sum, ${o.iters} iters, compression ${o.compression}, ring over TCP`,
+    `# radfleet bench allreduce: ${o.workers} workers ${o.where}, float32 sum, ${o.iters} iters, compression ${o.compression}, ring over TCP`,
     `# busbw = algbw * 2(N-1)/N; tcp = raw TCP ring stream between the same processes, same run, interleaved; medians`,
     `#${pad("size(B)", 12)}${pad("count", 11)}${pad("time(ms)", 11)}${pad("algbw(GB/s)", 13)}${pad("busbw(GB/s)", 13)}${pad("tcp(GB/s)", 11)}${pad("busbw/tcp", 11)}${pad("#wrong", 8)}`,
   ];
@@ -179,13 +205,18 @@ export async function run(argv: string[]): Promise<number> {
     ({ values } = parseArgs({
       args: argv,
       options: {
-        workers: { type: "string", default: "2" },
+        workers: { type: "string" },
         sizes: { type: "string", default: "1MiB,16MiB,64MiB" },
         iters: { type: "string", default: "10" },
         warmup: { type: "string", default: "2" },
         compression: { type: "string", default: "none" },
         "timeout-ms": { type: "string", default: "5000" },
         json: { type: "boolean", default: false },
+        coordinator: { type: "string" },
+        run: { type: "string" },
+        "worker-id": { type: "string" },
+        "advertise-host": { type: "string" },
+        "join-timeout-ms": { type: "string", default: "600000" },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -206,37 +237,102 @@ export async function run(argv: string[]): Promise<number> {
     return n;
   };
   let opts;
+  let join;
   try {
     const compression = values.compression;
     if (compression !== "none" && compression !== "fp16") {
       throw new Error(`--compression: expected none or fp16, got ${JSON.stringify(compression)}`);
     }
     opts = {
-      workers: int("workers", values.workers, 1),
+      workers: values.workers === undefined ? 2 : int("workers", values.workers, 1),
       sizes: values.sizes.split(",").map(parseSize),
       iters: int("iters", values.iters, 1),
       warmup: int("warmup", values.warmup, 0),
       compression: compression as "none" | "fp16",
       timeoutMs: int("timeout-ms", values["timeout-ms"], 1),
     };
+    join = values.coordinator === undefined ? undefined : joinOptions(values, opts.workers, values.workers);
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
     return 2;
   }
   // Generous overall bound: a broken run must end, a slow machine must not be cut short.
   const totalBytes = opts.sizes.reduce((s, b) => s + b, 0) * (opts.iters + opts.warmup) * 2;
-  const budgetMs = 60_000 + (totalBytes / 20e6) * 1000;
+  const budgetMs = 60_000 + (totalBytes / 20e6) * 1000 + (join?.joinTimeoutMs ?? 0);
   const signal = AbortSignal.timeout(Math.ceil(budgetMs));
   try {
-    const rows = await runBench(opts, signal);
+    let rows: BenchRow[];
+    let where: string;
+    if (join) {
+      const r = await runJoined({ ...opts, ...join }, signal);
+      rows = r.results.map((x) => toRow(x, r.worldSize));
+      if (r.rank !== 0) {
+        process.stderr.write(
+          `bench allreduce: rank ${r.rank} of ${r.worldSize} (generation ${r.generation}) done; rank 0 at ${r.peers[0]} prints the results\n`,
+        );
+        return rows.some((x) => x.wrong > 0) ? 1 : 0;
+      }
+      opts.workers = r.worldSize;
+      where = `joined through coordinator ${join.coordinator} (generation ${r.generation})`;
+    } else {
+      rows = await runBench(opts, signal);
+      where = "on this machine";
+    }
     if (values.json) for (const r of rows) process.stdout.write(JSON.stringify(r) + "\n");
     else
       process.stdout.write(
-        table(rows, { workers: opts.workers, iters: opts.iters, compression: opts.compression }) + "\n",
+        table(rows, { workers: opts.workers, iters: opts.iters, compression: opts.compression, where }) +
+          "\n",
       );
     return rows.some((r) => r.wrong > 0) ? 1 : 0;
   } catch (err) {
     process.stderr.write(`bench allreduce failed: ${(err as Error).message}\n`);
     return 1;
   }
+}
+
+/** The join-mode settings, from the flags or the trainer environment (common/trainer-env.ts names). */
+function joinOptions(
+  values: {
+    coordinator?: string;
+    run?: string;
+    "worker-id"?: string;
+    "advertise-host"?: string;
+    "join-timeout-ms": string;
+  },
+  workers: number,
+  workersFlag: string | undefined,
+): {
+  coordinator: string;
+  runId: string;
+  token: string;
+  workerId: string;
+  advertiseHost: string;
+  expectWorkers?: number;
+  joinTimeoutMs: number;
+} {
+  const env = process.env;
+  const problems: string[] = [];
+  const coordinator = values.coordinator ?? "";
+  if (!/^[^\s]+:\d+$/.test(coordinator))
+    problems.push(`--coordinator: expected host:port, got ${JSON.stringify(coordinator)}`);
+  const runId = values.run ?? env.RADFLEET_RUN_ID ?? "";
+  if (!runId) problems.push("--run (or RADFLEET_RUN_ID): required with --coordinator");
+  const token = env.RADFLEET_TOKEN ?? "";
+  if (!token) problems.push("RADFLEET_TOKEN: required with --coordinator, not set");
+  const joinTimeoutMs = Number(values["join-timeout-ms"]);
+  if (!Number.isInteger(joinTimeoutMs) || joinTimeoutMs < 1)
+    problems.push(
+      `--join-timeout-ms: expected an integer >= 1, got ${JSON.stringify(values["join-timeout-ms"])}`,
+    );
+  if (problems.length) throw new Error(problems.join("\n"));
+  return {
+    coordinator,
+    runId,
+    token,
+    workerId: values["worker-id"] ?? (env.RADFLEET_WORKER_ID || `${hostname()}-${process.pid}`),
+    advertiseHost: values["advertise-host"] ?? (env.RADFLEET_ADVERTISE_HOST || "127.0.0.1"),
+    ...(workersFlag === undefined ? {} : { expectWorkers: workers }),
+    joinTimeoutMs,
+  };
 }

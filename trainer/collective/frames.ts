@@ -4,6 +4,8 @@
 //
 // Header (12 bytes, little endian): u32 kind | u32 op sequence | u32 payload length.
 
+import { addInto, stagedAdder, type StagedAdder } from "./f32-add.js";
+
 export const FRAME_HEADER_BYTES = 12;
 /** Frames larger than this are refused: no collective piece comes near it, so it is corruption. */
 export const MAX_FRAME_BYTES = 1 << 30;
@@ -31,9 +33,9 @@ export function encodeHeader(kind: number, seq: number, length: number): Buffer 
 }
 
 /**
- * Where one expected float32 frame goes: added into or copied over `target` as its bytes arrive,
- * with no intermediate buffer; `done` runs (synchronously, inside the socket's data handler) once
- * the whole frame has landed.
+ * Where one expected float32 frame goes: copied over `target` (bytes land there directly) or added
+ * into it (from the reader's stage) as its bytes arrive; `done` runs (synchronously, inside the
+ * socket's read callback) once the whole frame has landed.
  */
 export interface Sink {
   target: Float32Array;
@@ -50,27 +52,33 @@ export interface StreamPlan {
   finished(): void;
 }
 
-// Kept as its own small function so V8 optimises the hot loop on its own.
-export function addInto(acc: Float32Array, inc: Float32Array): void {
-  for (let i = 0; i < acc.length; i++) acc[i] += inc[i];
-}
-
 /**
  * Reassembles frames from socket chunks of any size. While a stream plan is set, frames are
  * written straight into the plan's sinks instead (the all-reduce hot path).
+ *
+ * Direct reads: `readTarget` says where the socket's next read should land so that no byte is
+ * copied twice while a plan runs: a copy sink's bytes land in the sink's target itself, an add
+ * sink's bytes land in the adder's stage and are added from there, and a header lands in the
+ * header buffer (reads never cross a frame boundary, so payload bytes never need moving); a frame
+ * outside a plan lands in its own payload buffer. The read's byte count then goes to `landed`.
+ * `push` takes bytes read anywhere else (the first read after connecting, tests).
  */
 export class FrameReader {
   private plan: StreamPlan | undefined;
-  private streaming: { sink: Sink; elem: number; left: number } | undefined;
-  private readonly carry = new Uint8Array(4);
-  private readonly carryF32 = new Float32Array(this.carry.buffer);
-  private carryLen = 0;
-  private scratch = new Float32Array(16384);
+  /** The sink being filled: `byte` payload bytes landed so far, `elem` float32s added so far, `left` to come. */
+  private streaming: { sink: Sink; byte: number; elem: number; left: number } | undefined;
+  private readonly adder: StagedAdder;
+  /** Bytes of the current add sink waiting in the stage (fewer than 4 after each add). */
+  private stageFill = 0;
   /** Payload buffers handed back by the consumer, reused to keep the garbage collector out of the hot path. */
   private readonly pool = new Map<number, ArrayBuffer[]>();
   private readonly header = Buffer.alloc(FRAME_HEADER_BYTES);
   private headerFill = 0;
   private current: { kind: number; seq: number; payload: Uint8Array; fill: number } | undefined;
+
+  constructor(adder: StagedAdder = stagedAdder()) {
+    this.adder = adder;
+  }
 
   /**
    * Routes the coming frames into `plan`'s sinks. Frames already assembled must be fed by the
@@ -89,6 +97,48 @@ export class FrameReader {
     else sink.target.set(src);
     this.release(f.payload);
     this.sinkDone(plan, sink);
+  }
+
+  /**
+   * Where the next socket read should land (then `landed`); never empty. Valid until the next
+   * `push` or `landed`. (The return type allows a reader that wants the caller's buffer.)
+   */
+  readTarget(): Uint8Array | undefined {
+    const st = this.streaming;
+    if (st === undefined) {
+      // Between operations too: a read never swallows the start of the next all-reduce, so its
+      // first payload bytes already land in place once the operation has set its plan.
+      const cur = this.current;
+      return cur === undefined ? this.header.subarray(this.headerFill) : cur.payload.subarray(cur.fill);
+    }
+    if (st.sink.mode === "copy") {
+      const t = st.sink.target;
+      return new Uint8Array(t.buffer, t.byteOffset + st.byte, st.left);
+    }
+    const stage = this.adder.stage;
+    return stage.subarray(this.stageFill, Math.min(stage.length, this.stageFill + st.left));
+  }
+
+  /** Takes `n` bytes that a socket read put into the last `readTarget`; returns the frames completed. */
+  landed(n: number): Frame[] {
+    const st = this.streaming;
+    if (st === undefined) {
+      const out: Frame[] = [];
+      const cur = this.current;
+      if (cur !== undefined) {
+        cur.fill += n;
+        if (cur.fill === cur.payload.length) this.assembled(out);
+        return out;
+      }
+      this.headerFill += n;
+      if (this.headerFill === FRAME_HEADER_BYTES) this.onHeader(out);
+      return out;
+    }
+    st.left -= n;
+    if (st.sink.mode === "copy") st.byte += n;
+    else this.staged(n);
+    if (st.left === 0) this.sinkComplete();
+    return [];
   }
 
   private nextSink(kind: number, seq: number, length: number): Sink {
@@ -116,44 +166,44 @@ export class FrameReader {
     }
   }
 
-  /** Writes payload bytes chunk[pos, pos+n) into the streaming sink, carrying split float32s over. */
+  private sinkComplete(): void {
+    const st = this.streaming!;
+    this.streaming = undefined;
+    this.sinkDone(this.plan!, st.sink);
+  }
+
+  /** `n` more bytes of the current add sink sit in the stage after `stageFill`: add every whole float32. */
+  private staged(n: number): void {
+    const st = this.streaming!;
+    const stage = this.adder.stage;
+    this.stageFill += n;
+    st.byte += n;
+    const whole = this.stageFill & ~3;
+    if (whole === 0) return;
+    const count = whole / 4;
+    this.adder.addFromStage(st.sink.target.subarray(st.elem, st.elem + count));
+    st.elem += count;
+    // A float32 split across reads: its first bytes move to the front, the next read completes it.
+    const rest = this.stageFill - whole;
+    if (rest > 0) stage.copyWithin(0, whole, this.stageFill);
+    this.stageFill = rest;
+  }
+
+  /** Writes payload bytes chunk[pos, pos+n) into the streaming sink (from a caller's buffer). */
   private feed(chunk: Uint8Array, pos: number, n: number): void {
     const st = this.streaming!;
     const { target, mode } = st.sink;
-    let p = pos;
-    const end = pos + n;
-    if (this.carryLen > 0) {
-      const take = Math.min(4 - this.carryLen, end - p);
-      this.carry.set(chunk.subarray(p, p + take), this.carryLen);
-      this.carryLen += take;
+    if (mode === "copy") {
+      new Uint8Array(target.buffer, target.byteOffset + st.byte, n).set(chunk.subarray(pos, pos + n));
+      st.byte += n;
+      return;
+    }
+    const stage = this.adder.stage;
+    for (let p = pos, end = pos + n; p < end;) {
+      const take = Math.min(end - p, stage.length - this.stageFill);
+      stage.set(chunk.subarray(p, p + take), this.stageFill);
+      this.staged(take);
       p += take;
-      if (this.carryLen === 4) {
-        if (mode === "add") target[st.elem] += this.carryF32[0];
-        else target[st.elem] = this.carryF32[0];
-        st.elem++;
-        this.carryLen = 0;
-      }
-    }
-    const whole = (end - p) & ~3;
-    if (whole > 0) {
-      const count = whole / 4;
-      const at = chunk.byteOffset + p;
-      let src: Float32Array; // [count]
-      if (at % 4 === 0) src = new Float32Array(chunk.buffer, at, count);
-      else {
-        if (this.scratch.length < count) this.scratch = new Float32Array(count);
-        new Uint8Array(this.scratch.buffer, 0, whole).set(chunk.subarray(p, p + whole));
-        src = this.scratch.subarray(0, count);
-      }
-      const dst = target.subarray(st.elem, st.elem + count);
-      if (mode === "add") addInto(dst, src);
-      else dst.set(src);
-      st.elem += count;
-      p += whole;
-    }
-    if (p < end) {
-      this.carry.set(chunk.subarray(p, end), 0);
-      this.carryLen = end - p;
     }
   }
 
@@ -173,6 +223,33 @@ export class FrameReader {
     return new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
   }
 
+  /** A complete header is in `header`: start streaming its payload into the plan, or assembling it. */
+  private onHeader(out: Frame[]): void {
+    this.headerFill = 0;
+    const kind = this.header.readUInt32LE(0);
+    const seq = this.header.readUInt32LE(4);
+    const length = this.header.readUInt32LE(8);
+    if (length > MAX_FRAME_BYTES) {
+      throw new Error(`frame length ${length} exceeds ${MAX_FRAME_BYTES} bytes: the stream is corrupt`);
+    }
+    if (this.plan) {
+      const plan = this.plan;
+      const sink = this.nextSink(kind, seq, length);
+      if (length === 0) this.sinkDone(plan, sink);
+      else {
+        this.streaming = { sink, byte: 0, elem: 0, left: length };
+        this.stageFill = 0;
+      }
+      return;
+    }
+    const payload = this.alloc(length);
+    this.current = { kind, seq, payload, fill: 0 };
+    if (length === 0) {
+      out.push({ kind, seq, payload });
+      this.current = undefined;
+    }
+  }
+
   /** Feeds one chunk; returns the frames it completed, in order. Throws on a corrupt length. */
   push(chunk: Uint8Array): Frame[] {
     const out: Frame[] = [];
@@ -184,10 +261,7 @@ export class FrameReader {
         this.feed(chunk, pos, take);
         st.left -= take;
         pos += take;
-        if (st.left === 0) {
-          this.streaming = undefined;
-          this.sinkDone(this.plan!, st.sink);
-        }
+        if (st.left === 0) this.sinkComplete();
         continue;
       }
       if (this.current === undefined) {
@@ -196,27 +270,7 @@ export class FrameReader {
         this.headerFill += take;
         pos += take;
         if (this.headerFill < FRAME_HEADER_BYTES) break;
-        this.headerFill = 0;
-        const kind = this.header.readUInt32LE(0);
-        const seq = this.header.readUInt32LE(4);
-        const length = this.header.readUInt32LE(8);
-        if (length > MAX_FRAME_BYTES) {
-          throw new Error(`frame length ${length} exceeds ${MAX_FRAME_BYTES} bytes: the stream is corrupt`);
-        }
-        // allocUnsafeSlow: not from the shared pool, so byteOffset is 0 and typed views are aligned.
-        if (this.plan) {
-          const plan = this.plan;
-          const sink = this.nextSink(kind, seq, length);
-          if (length === 0) this.sinkDone(plan, sink);
-          else this.streaming = { sink, elem: 0, left: length };
-          continue;
-        }
-        const payload = this.alloc(length);
-        this.current = { kind, seq, payload, fill: 0 };
-        if (length === 0) {
-          out.push({ kind, seq, payload });
-          this.current = undefined;
-        }
+        this.onHeader(out);
         continue;
       }
       const cur = this.current;
@@ -224,14 +278,18 @@ export class FrameReader {
       cur.payload.set(chunk.subarray(pos, pos + take), cur.fill);
       cur.fill += take;
       pos += take;
-      if (cur.fill === cur.payload.length) {
-        this.current = undefined;
-        const f = { kind: cur.kind, seq: cur.seq, payload: cur.payload };
-        if (this.plan && out.length === 0) this.applyAssembled(f);
-        else out.push(f);
-      }
+      if (cur.fill === cur.payload.length) this.assembled(out);
     }
     return out;
+  }
+
+  /** The frame being assembled is complete: into the plan (when nothing precedes it) or out. */
+  private assembled(out: Frame[]): void {
+    const cur = this.current!;
+    this.current = undefined;
+    const f = { kind: cur.kind, seq: cur.seq, payload: cur.payload };
+    if (this.plan && out.length === 0) this.applyAssembled(f);
+    else out.push(f);
   }
 }
 

@@ -52,12 +52,15 @@ export function parseAddress(address: string): { host: string; port: number } {
 /**
  * A dialed socket whose reads land in one reused buffer (`onread`): no Buffer per read, larger
  * reads, no garbage. `onChunk` sees each read's bytes and must consume them before returning.
+ * Once `direct` is set, each read lands where `direct.target()` says instead (when it names a
+ * place), and only its byte count goes to `direct.landed`.
  */
 export interface ReadingSocket {
   socket: net.Socket;
   onChunk: (chunk: Uint8Array) => void;
   /** Bytes that arrived after the hello was accepted but before the links took over (copies). */
   early: Uint8Array[];
+  direct?: { target(): Uint8Array | undefined; landed(n: number): void };
 }
 
 const READ_BUFFER_BYTES = 4 << 20;
@@ -71,9 +74,11 @@ function connectOnce(host: string, port: number, signal: AbortSignal): Promise<R
       port,
       noDelay: true,
       onread: {
-        buffer,
+        // Asked again after every read (Node's onread buffer function): where the next one lands.
+        buffer: () => rs.direct?.target() ?? buffer,
         callback: (n: number, buf: Uint8Array): boolean => {
-          rs.onChunk(buf.subarray(0, n));
+          if (buf === buffer) rs.onChunk(buf.subarray(0, n));
+          else rs.direct!.landed(n);
           return true;
         },
       },

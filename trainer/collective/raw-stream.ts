@@ -22,9 +22,14 @@ export class RawRing {
     toRight.on("error", () => {});
   }
 
-  /** A server whose first inbound connection (from the right neighbour) becomes the send link. */
+  /**
+   * A server whose first inbound connection (from the right neighbour) becomes the send link.
+   * `address` is what the neighbour should dial: `advertise` (a pod IP) with the port, or the host
+   * bound (127.0.0.1 for a wildcard).
+   */
   static async listen(
     host: string,
+    advertise?: string,
   ): Promise<{ address: string; inbound: Promise<net.Socket>; server: net.Server }> {
     const server = net.createServer({ noDelay: true });
     const inbound = new Promise<net.Socket>((resolve) => server.once("connection", (s) => resolve(s)));
@@ -33,7 +38,8 @@ export class RawRing {
       server.listen(0, host, () => resolve());
     });
     const port = (server.address() as net.AddressInfo).port;
-    return { address: `${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`, inbound, server };
+    const shown = advertise ?? (host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host);
+    return { address: `${shown.includes(":") ? `[${shown}]` : shown}:${port}`, inbound, server };
   }
 
   static async connect(
@@ -58,9 +64,20 @@ export class RawRing {
             },
           },
         },
-        () => resolve(s),
+        () => {
+          clearTimeout(timer);
+          resolve(s);
+        },
       );
-      s.once("error", reject);
+      // Across machines a dial can hang for minutes on a dropped SYN: bound it.
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(new Error(`raw baseline: could not connect to ${leftAddress} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      s.once("error", (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
     });
     let timer: NodeJS.Timeout | undefined;
     const toRight = await Promise.race([
@@ -71,7 +88,10 @@ export class RawRing {
           timeoutMs,
         );
       }),
-    ]);
+    ]).catch((err: unknown) => {
+      fromLeft.destroy();
+      throw err;
+    });
     clearTimeout(timer);
     return new RawRing(toRight, fromLeft, counter);
   }

@@ -15,7 +15,8 @@
 
 import { CollectiveError } from "./errors.js";
 import { addF16, decodeF16, encodeF16 } from "./fp16.js";
-import { addInto, FrameKind, type Sink } from "./frames.js";
+import { addInto } from "./f32-add.js";
+import { FrameKind, type Sink } from "./frames.js";
 import type { RingLinks } from "./ring-links.js";
 import { mod, piecesOf, type Piece } from "./segments.js";
 
@@ -106,8 +107,9 @@ export async function ringAllReduce(
 
 /**
  * The float32 path, event-driven: the whole schedule of receives is laid out up front as sinks, so
- * each piece is added (or copied) into `data` straight from the socket's chunks and sent on from
- * inside the data handler the moment it is complete: no receive buffers, no await per piece.
+ * each piece is copied into `data` by the socket read itself (all-gather) or added into it from the
+ * stage the read landed in (reduce-scatter, SIMD), and sent on from inside the read callback the
+ * moment it is complete: no per-piece buffers, no await per piece.
  */
 async function ringAllReduceF32(
   links: RingLinks,

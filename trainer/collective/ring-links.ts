@@ -56,12 +56,12 @@ export class RingLinks {
     this.timeoutMs = opts.timeoutMs;
     this.onFail = onFail;
 
-    const onChunk = (chunk: Uint8Array): void => {
+    const take = (bytes: number, read: () => Frame[]): void => {
       this.lastActivity = Date.now();
-      this.counters.received(chunk.length);
+      this.counters.received(bytes);
       let done: Frame[];
       try {
-        done = this.reader.push(chunk);
+        done = read();
       } catch (err) {
         this.fail(
           new CollectiveError("PROTOCOL", `from rank ${this.left}: ${(err as Error).message}`, this.left),
@@ -70,9 +70,15 @@ export class RingLinks {
       }
       for (const f of done) this.deliver(f);
     };
+    const onChunk = (chunk: Uint8Array): void => take(chunk.length, () => this.reader.push(chunk));
     for (const chunk of opts.fromLeft.early) onChunk(chunk);
     opts.fromLeft.early.length = 0;
     opts.fromLeft.onChunk = onChunk;
+    // While an all-reduce streams, reads land in their destination (or the add stage) directly.
+    opts.fromLeft.direct = {
+      target: () => (this.failure ? undefined : this.reader.readTarget()),
+      landed: (n) => take(n, () => this.reader.landed(n)),
+    };
     const lost = (peer: number, how: string) => (err?: Error) => {
       const detail = err ? `${how}: ${err.message}` : how;
       this.fail(new CollectiveError("PEER_LOST", `link to rank ${peer} lost (${detail})`, peer));
