@@ -21,6 +21,8 @@ WORK="$CACHE_ROOT/build-$K8S_VERSION"
 export GOFLAGS="${GOFLAGS:--p=1}"
 export CGO_ENABLED=0
 
+# The official Go tarball installs to /usr/local/go, which a non-login shell may not have on PATH.
+command -v go >/dev/null || [ ! -x /usr/local/go/bin/go ] || export PATH="$PATH:/usr/local/go/bin"
 command -v go >/dev/null || { echo "build-control-plane: 'go' is not on PATH; install Go >= 1.26" >&2; exit 2; }
 mkdir -p "$OUT" "$WORK"
 minor="$(echo "$K8S_VERSION" | cut -d. -f2)"
