@@ -4,6 +4,7 @@
 import type { V1Lease, V1LeaseSpec } from "@kubernetes/client-node";
 import type { Logger } from "../../common/log.js";
 import { describeError, isConflict, type KubeApi } from "./kube-api.js";
+import { sleep } from "./sleep.js";
 
 export interface LeaderElectionOptions {
   namespace: string;
@@ -23,19 +24,6 @@ export interface LeaderElector {
   /** Stops renewing and releases the lease so a standby takes over at once. */
   release(): Promise<void>;
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 
 /**
  * metav1.MicroTime wants exactly six fractional digits ("...05.000000Z"); a Date serializes with

@@ -5,6 +5,7 @@
 // again. The controller is level-triggered, so a re-list that replays every object is harmless.
 import type { Logger } from "../../common/log.js";
 import { describeError, isStatus, type KubeApi, type WatchEvent, type WatchTarget } from "./kube-api.js";
+import { sleep } from "./sleep.js";
 
 export type ObjectHandler = (type: WatchEvent | "LISTED", obj: unknown) => void;
 
@@ -16,19 +17,6 @@ export interface ReflectorOptions {
   /** Called after each list with the number of objects (metrics, logs, tests). */
   onList?: (count: number, resourceVersion: string) => void;
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 
 function resourceVersionOf(obj: unknown): string | undefined {
   const rv = (obj as { metadata?: { resourceVersion?: unknown } } | undefined)?.metadata?.resourceVersion;
