@@ -84,6 +84,8 @@ beforeAll(async () => {
     "hallucination_rate",
     "omission_rate",
     "head_macro_f1",
+    "self_consistency_rate",
+    "self_contradiction_rate",
   ]) {
     m.evalm.set({ ...w, metric }, 0.3);
   }
