@@ -162,6 +162,15 @@ describe("gang scheduling deferred to Volcano", () => {
         ),
       (p) => p.spec.minMember === 1 && p.spec.minResources.cpu === "1500m",
     );
+
+    // Owned, so deleting the run takes the PodGroup with it (the garbage collector).
+    await kube.json("DELETE", `${runsPath(ns)}/v1`, { propagationPolicy: "Foreground" });
+    await eventually(
+      "PodGroup v1 gone",
+      () => kube.raw("GET", pgPath(ns, "v1")),
+      (r) => r.status === 404,
+      60_000,
+    );
   });
 });
 
