@@ -72,7 +72,7 @@ export function intFlag(
 ): number | undefined {
   if (raw === undefined) return dflt;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) {
+  if (raw.trim() === "" || !Number.isInteger(n) || n < min) {
     throw new UsageError(`--${name}: expected an integer >= ${min}, got ${JSON.stringify(raw)}`);
   }
   return n;

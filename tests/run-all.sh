@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command (`npm test`): installs what the tests need on a fresh machine, then runs the
+# The test command (`npm test`): installs what the tests need on a fresh machine (Debian packages,
+# npm modules; Go >= 1.26 must already be installed, for the control plane), then runs the
 # format check, lint, type check and the whole test suite. Tests start their own nats-server and
 # prometheus on free ports; this script only makes sure the binaries exist. The Kubernetes cluster
 # tests run last, against a control plane built from Go modules into ~/.cache/radfleet (about 8

@@ -111,10 +111,10 @@ function usage(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  // `radfleet compare ... | head`: a reader that goes away is not an error worth a stack trace.
+  // `radfleet compare ... | head`: a reader that goes away is not an error worth a stack trace, and
+  // it must not end a command (a run keeps training; its output is in its run directory).
   process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-    if (err.code === "EPIPE") process.exit(0);
-    throw err;
+    if (err.code !== "EPIPE") throw err;
   });
   const [name, ...rest] = argv;
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {

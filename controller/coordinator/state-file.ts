@@ -15,7 +15,10 @@ export class RunStateFile {
     private readonly log: Logger,
   ) {}
 
-  /** The saved state, or null when there is none; an unreadable file is reported and ignored. */
+  /**
+   * The saved state, or null when there is none. A file that is not this run's state is reported
+   * and ignored; one that cannot be read at all (permissions) fails the start, loudly.
+   */
   async load(runId: string): Promise<PersistedRunState | null> {
     let text: string;
     try {

@@ -117,6 +117,55 @@ describe("task.findingsTable", () => {
     );
   }, 300_000);
 
+  it("prompt: a run stopped with Ctrl-C on an evaluation step and started again ends bit-identical", async () => {
+    // Every step evaluates (so the stop lands on an evaluation step) and every table comes from the
+    // head, so the thresholds tuned at the stop decide the prompts of the steps after it.
+    const spec = join(root, "prompt-stop.yaml");
+    await writeSpec(
+      spec,
+      data,
+      [
+        "task: { clsWeight: 0.5, findingsTable: prompt, tableTeacherForcing: 0 }",
+        "evaluation: { interval: 1, split: test, maxSamples: 4, generation: { maxNewTokens: 4 } }",
+        "checkpoint: { interval: 100 }",
+      ],
+      10,
+    );
+    const clean = join(root, "prompt-stop-clean");
+    const c = await radfleet(["run", spec, "--name", "stop-clean", "--run-dir", clean, "--quiet"]).done;
+    expect(c.code, c.out).toBe(0);
+    const dir = join(root, "prompt-stop");
+    const first = radfleet(["run", spec, "--name", "stop", "--run-dir", dir, "--quiet"]);
+    await waitFor("step 4", async () => (await progress(dir)).some((x) => x.step >= 4), 200_000, 50);
+    process.kill(first.pid, "SIGINT");
+    expect((await first.done).code).toBe(130);
+    const stoppedAt = (await progress(dir)).at(-1)!.step;
+    expect(stoppedAt).toBeLessThan(10);
+    // The stop's checkpoint holds the thresholds tuned at that step, as the uninterrupted run's
+    // evaluation of the same step tuned them (not those of the step before).
+    const key = `step-${String(stoppedAt).padStart(9, "0")}`;
+    const saved = JSON.parse(await readFile(join(dir, "checkpoints", key, "trainer_state.json"), "utf8")) as {
+      findingsThresholds: number[];
+    };
+    const tunedThere = JSON.parse(
+      await readFile(join(clean, "eval", key, "findings_thresholds.json"), "utf8"),
+    ) as {
+      thresholds: Record<string, number>;
+    };
+    expect(saved.findingsThresholds).toEqual(Object.values(tunedThere.thresholds));
+    // No NATS: the run state is in the run directory.
+    const second = await radfleet(["run", spec, "--name", "stop", "--run-dir", dir, "--quiet"]).done;
+    expect(second.code, second.out).toBe(0);
+    expect(await workerLogs(dir)).toMatch(
+      new RegExp(`"event":"checkpoint_restored"[^\\n]*"step":${stoppedAt}`),
+    );
+    expect(
+      (await readFile(join(dir, "adapter", "adapter_model.safetensors"))).equals(
+        await readFile(join(clean, "adapter", "adapter_model.safetensors")),
+      ),
+    ).toBe(true);
+  }, 300_000);
+
   it("radfleet generate writes, for a test image, the table and report the evaluation wrote", async () => {
     const [first] = await predictions(runDir("prompt"));
     const image = await imageOf(first.id);

@@ -140,6 +140,24 @@ describe("thresholds tuned on validation reports", () => {
   });
 });
 
+describe("thresholds near saturation", () => {
+  it("are saved at full precision, so the tuned cut still separates what it separated", () => {
+    const k = labelIndex("Edema");
+    const p = (c: number) => CHEXPERT_LABELS.map((l) => (l === "Edema" ? c : 0.5));
+    const probs = [p(0.2), p(0.9999995), p(0.9999999)];
+    const y = [labels({ Edema: 0 }), labels({ Edema: 0 }), labels({ Edema: 1 })];
+    const { thresholds, file } = tuneThresholds(probs, y, "negative", {
+      split: "validate",
+      reports: 3,
+      step: 1,
+    });
+    expect(file.tuning.Edema).toMatchObject({ rule: "max_f1", f1: 1 });
+    const saved = thresholdsFromFile(JSON.parse(JSON.stringify(file)), "t.json");
+    expect(saved).toEqual(thresholds);
+    expect(probs[2][k] >= saved[k] && probs[1][k] < saved[k]).toBe(true);
+  });
+});
+
 describe("a report against its own table", () => {
   const table = tableFromProbs(
     CHEXPERT_LABELS.map((l) => (l === "Pleural Effusion" || l === "Cardiomegaly" ? 0.9 : 0.1)),

@@ -45,6 +45,7 @@ describe("flag values", () => {
     expect(intFlag("steps", undefined, 300)).toBe(300);
     expect(intFlag("steps", "12", 300)).toBe(12);
     expect(intFlag("seed", "0", 1, 0)).toBe(0);
+    expect(() => intFlag("seed", "", 1, 0)).toThrow(/--seed: expected an integer >= 0, got ""/);
     expect(intFlag("beams", undefined, undefined)).toBeUndefined();
     expect(() => intFlag("steps", "1.5", 300)).toThrow(/--steps: expected an integer >= 1, got "1.5"/);
     expect(() => intFlag("steps", "0", 300)).toThrow(UsageError);

@@ -49,7 +49,13 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`no records to evaluate: nothing in ${values.pred} matched an id in ${values.ref}`);
     return 1;
   }
-  const report = evaluate(records, { uncertain, bootstrap, seed, worstExamples: worst });
+  let report;
+  try {
+    report = evaluate(records, { uncertain, bootstrap, seed, worstExamples: worst });
+  } catch (e) {
+    console.error(`radfleet eval: ${(e as Error).message}`);
+    return 1;
+  }
   if (values.out) await writeEvalReport(values.out, report);
   const flat = headline(report);
   if (values.json) {

@@ -58,10 +58,9 @@ export function tuneThresholds(
     let bestF1: number | null = null;
     if (positives > 0 && positives < pairs.length) {
       const sorted = [...new Set(pairs.map(([p]) => p))].sort((a, b) => a - b);
-      const candidates = [
-        Math.max(sorted[0] / 2, 1e-6),
-        ...sorted.slice(1).map((p, i) => (sorted[i] + p) / 2),
-      ];
+      // Below the smallest (everything present), then between neighbours; all > 0 as files require.
+      const lowest = sorted[0] > 0 ? sorted[0] / 2 : Number.MIN_VALUE;
+      const candidates = [lowest, ...sorted.slice(1).map((p, i) => (sorted[i] + p) / 2)];
       for (const t of candidates) {
         let tp = 0;
         let fp = 0;
@@ -82,16 +81,17 @@ export function tuneThresholds(
         }
       }
     }
+    // Full precision: JSON round-trips a double exactly, and rounding could move a threshold
+    // across a probability near 0 or 1 (and off the F1 recorded for it).
     thresholds.push(best);
-    file.thresholds[name] = Number(best.toPrecision(6));
+    file.thresholds[name] = best;
     file.tuning[name] = {
       rule: bestF1 === null ? "default" : "max_f1",
       f1: bestF1 === null ? null : Number(bestF1.toFixed(4)),
       positives,
     };
   }
-  // What is saved is what is used: the rounded values.
-  return { thresholds: CHEXPERT_LABELS.map((l) => file.thresholds[l]), file };
+  return { thresholds, file };
 }
 
 /** Thresholds from a saved file, checked: every observation, each in (0, 1]. */

@@ -313,6 +313,9 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
   }
 
   // ---- evaluation ----------------------------------------------------------------------------
+  /** The thresholds the latest tuning produced, saved beside the final adapter. */
+  let lastThresholds: ThresholdsFile | undefined;
+
   /** The head's probabilities for examples sharded over the ranks, gathered in id order on every rank. */
   async function gatherHeadProbs(
     g: GenerationInfo,
@@ -340,9 +343,11 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
     g: GenerationInfo,
     collective: Collective,
     state: RunState,
-  ): Promise<{ file: ThresholdsFile; probs: Map<string, number[]> } | undefined> {
-    if (tuneSet.length === 0) return undefined;
-    const probs = await gatherHeadProbs(g, collective, tuneSet);
+  ): Promise<{ file: ThresholdsFile; probs: Map<string, number[]> }> {
+    const probs = tuneSet.length
+      ? await gatherHeadProbs(g, collective, tuneSet)
+      : new Map<string, number[]>();
+    // With no validation reports every observation keeps the default threshold (recorded as such).
     const tuned = tuneThresholds(
       tuneSet.map((e) => probs.get(e.id)!),
       tuneSet.map((e) => e.labels),
@@ -350,20 +355,20 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
       { split: "validate", reports: tuneSet.length, step: state.step },
     );
     state.thresholds = tuned.thresholds;
+    lastThresholds = tuned.file;
     return { file: tuned.file, probs };
   }
 
-  let lastThresholds: ThresholdsFile | undefined;
-
+  /** tunedBefore: thresholds this step already tuned (tuned here otherwise, in table modes). */
   async function runEvaluation(
     g: GenerationInfo,
     collective: Collective,
     state: RunState,
     final: boolean,
+    tunedBefore?: Awaited<ReturnType<typeof tuneTableThresholds>>,
   ): Promise<void> {
-    if (evalSet.length === 0 && tuneSet.length === 0) return;
-    const tuned = tableMode === "none" ? undefined : await tuneTableThresholds(g, collective, state);
-    if (tuned) lastThresholds = tuned.file;
+    const tuned =
+      tunedBefore ?? (tableMode === "none" ? undefined : await tuneTableThresholds(g, collective, state));
     if (evalSet.length === 0) return;
     const mine = evalSet.filter((_, i) => i % g.worldSize === g.rank);
     const records: Array<EvalRecord & { prompt?: string }> = [];
@@ -640,17 +645,14 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
         if (spec.training.verifyEvery > 0 && state.step % spec.training.verifyEvery === 0)
           await verifyReplicas(collective, state);
         const atEnd = state.step === totalSteps;
-        // Evaluation first: it tunes the table thresholds that later steps use, so a checkpoint of
-        // this step must hold them for a resumed run to repeat an uninterrupted one.
-        if (
-          !atEnd &&
-          !stopped &&
-          spec.evaluation.interval > 0 &&
-          state.step % spec.evaluation.interval === 0
-        ) {
-          await runEvaluation(g, collective, state, false);
-        }
+        const evalDue = !atEnd && spec.evaluation.interval > 0 && state.step % spec.evaluation.interval === 0;
+        // The table thresholds an evaluation tunes are used by the steps after it, so they are tuned
+        // before this step's checkpoint (which must hold them for a resumed run to repeat an
+        // uninterrupted one), even when the run stops here and the evaluation itself is skipped.
+        const tuned =
+          evalDue && tableMode !== "none" ? await tuneTableThresholds(g, collective, state) : undefined;
         if (state.step % spec.checkpoint.interval === 0 || atEnd || stopped) await saveCheckpoint(g, state);
+        if (evalDue && !stopped) await runEvaluation(g, collective, state, false, tuned);
       }
       if (stopped) {
         glog.info("stopped", { step: state.step });
