@@ -7,7 +7,7 @@ import { CHEXPERT_LABELS, labelIndex } from "../../common/chexpert.js";
 import { loadDataset, synthesize } from "../../trainer/data/index.js";
 import { singleFinding } from "../../trainer/data/synth/findings-state.js";
 import { drawRadiograph } from "../../trainer/data/synth/draw-radiograph.js";
-import { mulberry32 } from "../../trainer/data/random.js";
+import { mulberry32 } from "../../common/random.js";
 import { run as synthCli } from "../../trainer/data/synth-cli.js";
 
 let dir: string;

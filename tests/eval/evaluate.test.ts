@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { CHEXPERT_LABELS, type LabelVector } from "../../common/chexpert.js";
 import { evaluate, headline, isPositive, labelReport, type EvalRecord } from "../../trainer/eval/index.js";
-import { seededRandom } from "../../trainer/eval/bootstrap.js";
+import { mulberry32 } from "../../common/random.js";
 import { syntheticReports } from "./synthetic-reports.js";
 
 const reports = syntheticReports(300, 7);
@@ -37,7 +37,7 @@ describe("evaluate on a synthetic data set", () => {
   });
 
   it("gives chance-level clinical scores and audit rates for shuffled pairs", () => {
-    const rand = seededRandom(11);
+    const rand = mulberry32(11);
     const perm = reports.map((_, i) => i);
     for (let i = perm.length - 1; i > 0; i--) {
       const j = Math.floor(rand() * (i + 1));

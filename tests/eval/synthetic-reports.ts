@@ -1,6 +1,6 @@
 // A seeded synthetic data set of chest X-ray reports for evaluation tests: each report states a random
 // set of findings (with sides) and denies the rest, in varied wording.
-import { seededRandom } from "../../trainer/eval/bootstrap.js";
+import { mulberry32 } from "../../common/random.js";
 
 interface Finding {
   present: string[];
@@ -45,7 +45,7 @@ export interface SyntheticReport {
 }
 
 export function syntheticReports(n: number, seed: number): SyntheticReport[] {
-  const rand = seededRandom(seed);
+  const rand = mulberry32(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
   const out: SyntheticReport[] = [];
   for (let i = 0; i < n; i++) {

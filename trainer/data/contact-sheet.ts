@@ -4,7 +4,7 @@ import sharp, { type OverlayOptions } from "sharp";
 import { CHEXPERT_LABELS } from "../../common/chexpert.js";
 import { singleFinding } from "./synth/findings-state.js";
 import { drawRadiograph } from "./synth/draw-radiograph.js";
-import { mulberry32 } from "./random.js";
+import { mulberry32 } from "../../common/random.js";
 
 export interface ContactSheetOptions {
   out: string;

@@ -7,7 +7,7 @@
 // once. When fewer than worldSize * batchSize samples remain, that remainder is dropped and the next
 // epoch begins, so every rank always gets a full batch and no sample is seen twice in an epoch.
 
-import { mulberry32 } from "./random.js";
+import { mulberry32 } from "../../common/random.js";
 
 export interface SamplerState {
   seed: number;

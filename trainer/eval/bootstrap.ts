@@ -1,16 +1,6 @@
 // Seeded percentile bootstrap for a mean over reports: the 95% interval of the rates in the audit.
 
-/** mulberry32: a small, fast, seeded PRNG; the same seed gives the same intervals. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../../common/random.js";
 
 export interface Estimate {
   /** the mean over all reports */
@@ -32,7 +22,7 @@ export function bootstrapMean(values: readonly number[], resamples: number, seed
   if (n === 0) return { value: 0, ci95: [0, 0] };
   const value = values.reduce((a, b) => a + b, 0) / n;
   if (resamples <= 0) return { value, ci95: [value, value] };
-  const rand = seededRandom(seed);
+  const rand = mulberry32(seed);
   const means = new Float64Array(resamples);
   for (let r = 0; r < resamples; r++) {
     let s = 0;
@@ -56,7 +46,7 @@ export function bootstrapStatistic(
   const all = Array.from({ length: n }, (_, i) => i);
   const value = n ? stat(all) : 0;
   if (n === 0 || resamples <= 0) return { value, ci95: [value, value] };
-  const rand = seededRandom(seed);
+  const rand = mulberry32(seed);
   const values = new Float64Array(resamples);
   const idx = new Array<number>(n);
   for (let r = 0; r < resamples; r++) {

@@ -2,7 +2,7 @@
 // model.safetensors.index.json, tokenizer.json, preprocessor_config.json (the pixels' normalisation,
 // see image-normalization.ts). Keys are mapped to radfleet's canonical names on
 // read (both LLaVA layouts); on write the layout transformers itself saves is used.
-import { mkdir, readFile, stat } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { NF4_CODEBOOK, SafetensorsFile, writeSafetensors, type Nf4Tensor } from "../qlora/index.js";
 import { writeFileAtomic } from "../checkpoint/directory-store.js";
@@ -13,6 +13,7 @@ import {
   type ImageNormalization,
 } from "./image-normalization.js";
 import { canonicalKey, type WeightMap } from "./llava.js";
+import { pathExists } from "../../common/fs.js";
 
 export interface CheckpointDir {
   config: ModelConfig;
@@ -21,15 +22,6 @@ export interface CheckpointDir {
   tokenizerJson: object | null;
   /** preprocessor_config.json, when the directory has one: its normalisation and its whole content. */
   preprocessor: { normalization: ImageNormalization; json: Record<string, unknown> } | null;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const IGNORED = /^model\.vision_tower\.vision_model\.head\./;
@@ -93,7 +85,7 @@ async function readBnbNf4(file: SafetensorsFile, key: string, path: string): Pro
 
 export async function readCheckpointDir(dir: string): Promise<CheckpointDir> {
   const configPath = join(dir, "config.json");
-  if (!(await exists(configPath)))
+  if (!(await pathExists(configPath)))
     throw new Error(`${dir}: no config.json; expected a Hugging Face model directory`);
   const config = parseModelConfig(
     JSON.parse(await readFile(configPath, "utf8")) as Record<string, unknown>,
@@ -102,7 +94,7 @@ export async function readCheckpointDir(dir: string): Promise<CheckpointDir> {
   // Before the weights: a malformed file fails fast.
   const prePath = join(dir, "preprocessor_config.json");
   let preprocessor: CheckpointDir["preprocessor"] = null;
-  if (await exists(prePath)) {
+  if (await pathExists(prePath)) {
     let json: unknown;
     try {
       json = JSON.parse(await readFile(prePath, "utf8"));
@@ -114,11 +106,11 @@ export async function readCheckpointDir(dir: string): Promise<CheckpointDir> {
   }
   let files: string[];
   const indexPath = join(dir, "model.safetensors.index.json");
-  if (await exists(indexPath)) {
+  if (await pathExists(indexPath)) {
     const index = JSON.parse(await readFile(indexPath, "utf8")) as { weight_map?: Record<string, string> };
     if (!index.weight_map) throw new Error(`${indexPath}: expected a weight_map object`);
     files = [...new Set(Object.values(index.weight_map))].sort();
-  } else if (await exists(join(dir, "model.safetensors"))) {
+  } else if (await pathExists(join(dir, "model.safetensors"))) {
     files = ["model.safetensors"];
   } else {
     throw new Error(
@@ -156,7 +148,7 @@ export async function readCheckpointDir(dir: string): Promise<CheckpointDir> {
     }
   }
   const tokPath = join(dir, "tokenizer.json");
-  const tokenizerJson = (await exists(tokPath))
+  const tokenizerJson = (await pathExists(tokPath))
     ? (JSON.parse(await readFile(tokPath, "utf8")) as object)
     : null;
   return { config, weights, tokenizerJson, preprocessor };

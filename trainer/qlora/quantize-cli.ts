@@ -12,6 +12,7 @@ import { nf4BitsPerParameter, quantizeNf4 } from "./nf4.js";
 import { writeFileAtomic } from "../checkpoint/directory-store.js";
 import { writeSafetensors, type TensorData, type TensorInfo } from "./safetensors.js";
 import { INDEX_FILE, ShardedCheckpoint } from "./sharded-checkpoint.js";
+import { pathExists } from "../../common/fs.js";
 
 const USAGE = `usage: radfleet quantize --in DIR --out DIR [--block-size 64] [--no-double-quant]
                          [--skip lm_head,embed,norm,classifier,head] [--json]
@@ -134,7 +135,7 @@ export async function quantizeModelDir(o: QuantizeOptions): Promise<QuantizeSumm
   } finally {
     await ckpt.close();
   }
-  if (ckpt.shards.length > 1 || (await exists(join(inDir, INDEX_FILE)))) {
+  if (ckpt.shards.length > 1 || (await pathExists(join(inDir, INDEX_FILE)))) {
     const index = { metadata: { total_size: totalData }, weight_map: weightMap };
     await writeFileAtomic(
       join(outDir, INDEX_FILE),
@@ -173,15 +174,6 @@ export async function quantizeModelDir(o: QuantizeOptions): Promise<QuantizeSumm
     s.bitsPerParameterWithTables = ((s.codeAndScaleBytes + s.tableBytes) * 8) / s.quantizedParameters;
   }
   return s;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;

@@ -1,21 +1,13 @@
 // A Hugging Face checkpoint directory's tensors behind one lookup: either a single
 // `model.safetensors` or shards listed by `model.safetensors.index.json` (`weight_map`: tensor name →
 // shard file). Shards are opened once, headers only; tensor bytes are read one tensor at a time.
-import { readFile, stat } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { SafetensorsError, SafetensorsFile, type TensorInfo } from "./safetensors.js";
+import { pathExists } from "../../common/fs.js";
 
 export const SINGLE_FILE = "model.safetensors";
 export const INDEX_FILE = "model.safetensors.index.json";
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Reads and checks `model.safetensors.index.json`; returns name → shard file name. */
 export async function readIndex(path: string): Promise<Map<string, string>> {
@@ -51,8 +43,8 @@ export class ShardedCheckpoint {
   static async open(dir: string): Promise<ShardedCheckpoint> {
     const indexPath = join(dir, INDEX_FILE);
     let where: Map<string, string>;
-    if (await exists(indexPath)) where = await readIndex(indexPath);
-    else if (await exists(join(dir, SINGLE_FILE))) where = new Map();
+    if (await pathExists(indexPath)) where = await readIndex(indexPath);
+    else if (await pathExists(join(dir, SINGLE_FILE))) where = new Map();
     else
       throw new Error(
         `${dir}: neither ${SINGLE_FILE} nor ${INDEX_FILE}; expected a Hugging Face model directory`,

@@ -3,7 +3,7 @@
 // film is displayed. Findings are drawn from the same StudyFindings the report is written from.
 // At "easy" every finding is big and contrasty enough to survive a 32x32 downscale; "hard" makes
 // them smaller and fainter and adds more noise and positioning variation.
-import { mulberry32 } from "../random.js";
+import { mulberry32 } from "../../../common/random.js";
 import type { StudyFindings } from "./findings-state.js";
 
 export interface DrawOptions {

@@ -7,7 +7,7 @@ import { gzipSync } from "node:zlib";
 import sharp from "sharp";
 import { CHEXPERT_LABELS } from "../../../common/chexpert.js";
 import { MIMIC_TABLES, studyDir } from "../mimic-reader.js";
-import { mulberry32 } from "../random.js";
+import { mulberry32 } from "../../../common/random.js";
 import { DataError, type SynthOptions } from "../types.js";
 import { drawFindings, labelVector } from "./findings-state.js";
 import { drawRadiograph } from "./draw-radiograph.js";

@@ -1,6 +1,7 @@
-// Seeded pseudo-random numbers: every random choice in the data part derives from a seed in the run spec.
+// Seeded pseudo-random numbers: every random choice in the data part and the bootstrap intervals of
+// the evaluation derive from a seed.
 
-/** mulberry32: a small, fast 32-bit generator, good enough for shuffling and procedural drawing. */
+/** mulberry32: a small, fast 32-bit generator, good enough for shuffling, procedural drawing and resampling. */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
