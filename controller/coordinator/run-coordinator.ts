@@ -6,6 +6,7 @@
 // Rendezvous follows torch elastic's c10d dynamic rendezvous: a round closes when maxWorkers have
 // joined, or when at least minWorkers have joined and lastCallMs passed since the latest join; a
 // join arriving while a generation runs waits for the next round.
+import type { CheckpointPartRecord, CommittedCheckpoint } from "../../common/coordinator-client/index.js";
 import type { RunStateFile } from "./state-file.js";
 import { status as Status } from "@grpc/grpc-js";
 import type { Logger } from "../../common/log.js";
@@ -23,19 +24,9 @@ export class Refusal extends Error {
   }
 }
 
-export interface Part {
-  name: string;
-  uri: string;
-  size: number;
-  sha256: string;
-}
-
-export interface CommittedCheckpoint {
-  step: number;
-  generation: number;
-  parts: Part[];
-  committedAtUnixMs: number;
-}
+/** A checkpoint part and a committed checkpoint: the shapes the coordinator client receives. */
+export type Part = CheckpointPartRecord;
+export type { CommittedCheckpoint };
 
 export interface Placement {
   generation: number;
