@@ -21,11 +21,7 @@ export async function buildRunModel(spec: RunSpec, trainReports: string[]): Prom
   if (spec.model.init === "random" && spec.model.path) {
     throw new RunSetupError("spec.model.init is random but spec.model.path is set; unset one of them");
   }
-  const shippedBase =
-    spec.model.init === "pretrained" &&
-    spec.model.preset === "tiny" &&
-    !spec.model.path &&
-    existsSync(join(TINY_BASE_DIR, "config.json"));
+  const shippedBase = usesShippedBase(spec);
   const tables = spec.task.findingsTable !== "none";
   const model = await buildModel({
     preset: spec.model.preset,
@@ -45,12 +41,17 @@ export async function buildRunModel(spec: RunSpec, trainReports: string[]): Prom
   return model;
 }
 
-/** Whether building this run's model needs the training reports (a vocabulary made from them). */
-export function modelNeedsCorpus(spec: RunSpec): boolean {
-  const shippedBase =
+/** Whether the run fine-tunes the shipped tiny base (models/tiny-base). */
+function usesShippedBase(spec: RunSpec): boolean {
+  return (
     spec.model.init === "pretrained" &&
     spec.model.preset === "tiny" &&
     !spec.model.path &&
-    existsSync(join(TINY_BASE_DIR, "config.json"));
-  return spec.model.preset === "tiny" && !spec.model.path && !shippedBase;
+    existsSync(join(TINY_BASE_DIR, "config.json"))
+  );
+}
+
+/** Whether building this run's model needs the training reports (a vocabulary made from them). */
+export function modelNeedsCorpus(spec: RunSpec): boolean {
+  return spec.model.preset === "tiny" && !spec.model.path && !usesShippedBase(spec);
 }
