@@ -2,7 +2,7 @@
 // of the air around a radiograph), normalise. Decoded pixels are cached as raw bytes keyed by
 // (path, size, mtime, file size), so epochs after the first read no JPEG.
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import sharp from "sharp";
 import { DataError } from "./types.js";
@@ -89,6 +89,16 @@ export async function loadImage(path: string, opts: ImageOptions): Promise<Float
   const out = new Float32Array(opts.size * opts.size); // [H, W]
   for (let i = 0; i < out.length; i++) out[i] = (pixels[i] / 255 - PIXEL_MEAN) / PIXEL_STD;
   return out;
+}
+
+/** Why a study's chosen image cannot be used (absent, or not decoding when verified), or null. */
+export async function imageProblem(
+  path: string,
+  verify: boolean | undefined,
+): Promise<"missing_image" | "corrupt_image" | null> {
+  if (!existsSync(path)) return "missing_image";
+  if (verify && !(await verifyImage(path))) return "corrupt_image";
+  return null;
 }
 
 /** True when the whole file decodes (a truncated JPEG fails here even though its header reads). */

@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { CHEXPERT_LABELS, type ChexpertLabel, type LabelVector } from "../../common/chexpert.js";
 import { readCsv } from "./csv.js";
-import { verifyImage } from "./image.js";
+import { imageProblem } from "./image.js";
 import { extractSections } from "./sections.js";
 import { selectReport } from "./select-report.js";
 import { SkipCounter } from "./skips.js";
@@ -160,12 +160,9 @@ export async function loadIu(opts: LoadOptions): Promise<Dataset> {
           continue;
         }
         imagePath = join(imageDir, chosen.path);
-        if (!existsSync(imagePath)) {
-          skips.skip(id, "missing_image");
-          continue;
-        }
-        if (opts.verifyImages && !(await verifyImage(imagePath))) {
-          skips.skip(id, "corrupt_image");
+        const problem = await imageProblem(imagePath, opts.verifyImages);
+        if (problem) {
+          skips.skip(id, problem);
           continue;
         }
       }

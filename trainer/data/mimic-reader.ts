@@ -11,7 +11,7 @@ import { findCsv, readCsv, type CsvTable } from "./csv.js";
 import { extractSections } from "./sections.js";
 import { selectReport } from "./select-report.js";
 import { SkipCounter } from "./skips.js";
-import { verifyImage } from "./image.js";
+import { imageProblem } from "./image.js";
 import { DataError, type Dataset, type Example, type LoadOptions, type Split } from "./types.js";
 
 export const MIMIC_TABLES = {
@@ -170,12 +170,9 @@ export async function loadMimic(opts: LoadOptions): Promise<Dataset> {
     }
     const chosen = opts.imageChoice === "last" ? candidates[candidates.length - 1] : candidates[0];
     const imagePath = join(dir, `${chosen.dicomId}.jpg`);
-    if (!existsSync(imagePath)) {
-      skips.skip(id, "missing_image");
-      continue;
-    }
-    if (opts.verifyImages && !(await verifyImage(imagePath))) {
-      skips.skip(id, "corrupt_image");
+    const problem = await imageProblem(imagePath, opts.verifyImages);
+    if (problem) {
+      skips.skip(id, problem);
       continue;
     }
     examples.push({
