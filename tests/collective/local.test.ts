@@ -142,4 +142,12 @@ describe("bench maths", () => {
     expect(row.tcp_baseline_GBps).toBe(2);
     expect(row.busbw_over_baseline).toBe(0.75);
   });
+
+  test("a slow small size keeps its figures (significant digits, not rounded to 0)", () => {
+    // 4 KiB in 12.6 ms between 2 workers: 0.000325 GB/s, which 3 decimals printed as 0.
+    const row = toRow({ bytes: 4096, seconds: 0.012585, rawSeconds: 0.004, wrong: 0 }, 2);
+    expect(row.busbw_GBps).toBeGreaterThan(0);
+    expect(row.busbw_GBps).toBeCloseTo(4096 / 0.012585 / 1e9, 6);
+    expect(row.time_ms).toBe(12.59);
+  });
 });

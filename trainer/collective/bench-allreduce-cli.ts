@@ -86,16 +86,18 @@ export function toRow(r: SizeResult, n: number): BenchRow {
   const algbw = r.bytes / r.seconds / 1e9;
   const busbw = n > 1 ? (algbw * 2 * (n - 1)) / n : algbw;
   const base = r.bytes / r.rawSeconds / 1e9;
-  const round = (x: number, d: number): number => Number(x.toFixed(d));
+  // Significant digits, not decimals: a 4 KiB all-reduce on a busy machine runs at well under
+  // 0.001 GB/s, and rounding that to 0 reads as "did not run".
+  const sig = (x: number): number => Number(x.toPrecision(4));
   return {
     size: r.bytes,
     count: r.bytes / 4,
     workers: n,
-    time_ms: round(r.seconds * 1000, 3),
-    algbw_GBps: round(algbw, 3),
-    busbw_GBps: round(busbw, 3),
-    tcp_baseline_GBps: round(base, 3),
-    busbw_over_baseline: round(busbw / base, 3),
+    time_ms: sig(r.seconds * 1000),
+    algbw_GBps: sig(algbw),
+    busbw_GBps: sig(busbw),
+    tcp_baseline_GBps: sig(base),
+    busbw_over_baseline: sig(busbw / base),
     wrong: r.wrong,
   };
 }
@@ -193,7 +195,7 @@ function table(
   ];
   for (const r of rows) {
     lines.push(
-      ` ${pad(r.size, 12)}${pad(r.count, 11)}${pad(r.time_ms.toFixed(2), 11)}${pad(r.algbw_GBps.toFixed(3), 13)}${pad(r.busbw_GBps.toFixed(3), 13)}${pad(r.tcp_baseline_GBps.toFixed(3), 11)}${pad(r.busbw_over_baseline.toFixed(2), 11)}${pad(r.wrong, 8)}`,
+      ` ${pad(r.size, 12)}${pad(r.count, 11)}${pad(r.time_ms.toFixed(2), 11)}${pad(r.algbw_GBps.toPrecision(3), 13)}${pad(r.busbw_GBps.toPrecision(3), 13)}${pad(r.tcp_baseline_GBps.toPrecision(3), 11)}${pad(r.busbw_over_baseline.toFixed(2), 11)}${pad(r.wrong, 8)}`,
     );
   }
   return lines.join("\n");
