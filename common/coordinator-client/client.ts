@@ -80,6 +80,12 @@ export interface ConnectOptions {
   callTimeoutMs?: number;
   /** How long a lost session is retried before the client gives up and closes. Default 60 s. */
   reconnectForMs?: number;
+  /**
+   * Asked before every heartbeat; while it answers false no heartbeat is sent, so the coordinator
+   * declares this worker failed after its heartbeat timeout. A session on its own thread uses it to
+   * report a stuck main thread (trainer/train/coordination-thread.ts). Default: always alive.
+   */
+  alive?: () => boolean;
 }
 
 /** A call failed with a gRPC status; `code` is that status. */
@@ -216,8 +222,15 @@ export class CoordinatorClient {
       call.on("error", (err: grpc.ServiceError) => {
         clearTimeout(timer);
         if (!accepted) reject(new CoordinatorCallError("Session", err.code, err.details || err.message));
-        else if (this.session === call)
-          this.sessionLost(`session stream failed: ${err.details || err.message}`);
+        else if (this.session === call) {
+          // DEADLINE_EXCEEDED is the coordinator's verdict that this worker's heartbeats stopped;
+          // anything else means the coordinator (or the way to it) went away.
+          const missed = err.code === grpc.status.DEADLINE_EXCEEDED;
+          this.sessionLost(
+            `session stream failed: ${err.details || err.message}`,
+            missed ? { reason: "heartbeat_missed", workerId: this.opts.workerId } : undefined,
+          );
+        }
       });
       call.on("end", () => {
         clearTimeout(timer);
@@ -233,6 +246,7 @@ export class CoordinatorClient {
   private startHeartbeats(intervalMs: number): void {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = setInterval(() => {
+      if (this.opts.alive && !this.opts.alive()) return;
       this.session?.write({
         heartbeat: { generation: this.current?.info.generation ?? 0, step: this.lastStep },
       });
@@ -249,16 +263,19 @@ export class CoordinatorClient {
     for (const l of this.endedListeners) l(end);
   }
 
-  /** The coordinator went away: our generation is over; reopen the session in the background. */
-  private sessionLost(why: string): void {
+  /**
+   * The session is gone (the coordinator went away, or it dropped this worker): our generation is
+   * over; reopen the session in the background.
+   */
+  private sessionLost(why: string, cause?: { reason: string; workerId: string }): void {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = null;
     this.session = null;
     if (this.current) {
       this.generationEnded({
         generation: this.current.info.generation,
-        reason: "coordinator_lost",
-        workerId: "",
+        reason: cause?.reason ?? "coordinator_lost",
+        workerId: cause?.workerId ?? "",
       });
     }
     if (this.closed) return;

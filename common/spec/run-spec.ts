@@ -272,7 +272,14 @@ const rendezvous = object({
     min: 0,
     exclusiveMin: true,
     description:
-      "A worker silent this long is declared failed (a dead process at once, by its closed stream). A TensorFlow.js step blocks the trainer's event loop, so this must exceed the longest step.",
+      "A worker silent this long is declared failed (a dead process at once, by its closed stream). Trainers heartbeat from their own thread, so long steps do not count against it.",
+  }),
+  stallTimeoutSeconds: num({
+    default: 600,
+    min: 0,
+    exclusiveMin: true,
+    description:
+      "A trainer whose main thread has been busy this long without a break (a hung step) stops heartbeating and is declared failed. Must exceed the longest step or evaluation batch.",
   }),
 });
 

@@ -1,4 +1,5 @@
-// Adapts the gRPC coordinator client to the recipe's Coordination interface.
+// Adapts the gRPC coordinator client to the recipe's Coordination interface. The trainer runs it on
+// its own thread (coordination-thread.ts); it works the same on the main thread.
 import type { Logger } from "../../common/log.js";
 import { CoordinatorClient, type CommittedCheckpoint } from "../../common/coordinator-client/index.js";
 import type { RunSpec } from "../../common/spec/index.js";
@@ -18,6 +19,8 @@ export async function connectCoordination(o: {
   spec: RunSpec;
   log: Logger;
   collectiveAddress: string;
+  /** Passed to the client: false stops heartbeats (see ConnectOptions.alive). */
+  alive?: () => boolean;
 }): Promise<Coordination> {
   const client = await CoordinatorClient.connect({
     address: o.env.coordinator,
@@ -26,6 +29,7 @@ export async function connectCoordination(o: {
     workerId: o.env.workerId,
     collectiveAddress: o.collectiveAddress,
     connectTimeoutMs: o.spec.rendezvous.joinTimeoutSeconds * 1000,
+    alive: o.alive,
   });
   let rank = -1;
   return {
