@@ -11,7 +11,8 @@ import { DirectoryStore } from "./checkpoint/directory-store.js";
 import { NatsObjectStore } from "./checkpoint/nats-store.js";
 import type { CheckpointStore } from "./checkpoint/store.js";
 import { CollectiveListener } from "./collective/index.js";
-import { connectCoordination } from "./train/coordination-grpc.js";
+import type { Coordination } from "./train/coordination.js";
+import { connectCoordinationThread } from "./train/coordination-thread.js";
 import { trainerMetrics } from "./train/metrics.js";
 import { runRecipe, TrainingFailure } from "./train/recipe.js";
 
@@ -51,70 +52,83 @@ export async function run(argv: string[]): Promise<number> {
   process.once("SIGTERM", () => onSignal("SIGTERM"));
   process.once("SIGINT", () => onSignal("SIGINT"));
 
-  const listener = await CollectiveListener.listen("0.0.0.0", 0);
-  // The listener binds every interface; peers reach it at the advertised host (the pod IP on Kubernetes).
-  const collectiveAddress = `${env.advertiseHost}:${listener.address.slice(listener.address.lastIndexOf(":") + 1)}`;
-  const coordination = await connectCoordination({ env, spec, log, collectiveAddress });
-  let store: CheckpointStore;
-  if (spec.checkpoint.store.type === "nats") {
-    if (!spec.nats.url) throw new Error("spec.checkpoint.store.type is nats but spec.nats.url is not set");
-    store = await NatsObjectStore.open({
-      url: spec.nats.url,
-      bucket: spec.checkpoint.store.bucket,
-      prefix: env.runId,
-    });
-  } else {
-    store = new DirectoryStore(spec.checkpoint.store.path ?? join(env.runDir, "checkpoints"));
+  // Everything opened from here on is closed in the finally below: an open listener, server or
+  // coordination thread would keep a failed trainer's process alive instead of letting it exit.
+  let listener: CollectiveListener | undefined;
+  let coordination: Coordination | undefined;
+  let store: CheckpointStore | undefined;
+  try {
+    listener = await CollectiveListener.listen("0.0.0.0", 0);
+    // The listener binds every interface; peers reach it at the advertised host (the pod IP on Kubernetes).
+    const collectiveAddress = `${env.advertiseHost}:${listener.address.slice(listener.address.lastIndexOf(":") + 1)}`;
+    coordination = await connectCoordinationThread({ env, spec, log, collectiveAddress });
+    if (spec.checkpoint.store.type === "nats") {
+      if (!spec.nats.url) throw new Error("spec.checkpoint.store.type is nats but spec.nats.url is not set");
+      store = await NatsObjectStore.open({
+        url: spec.nats.url,
+        bucket: spec.checkpoint.store.bucket,
+        prefix: env.runId,
+      });
+    } else {
+      store = new DirectoryStore(spec.checkpoint.store.path ?? join(env.runDir, "checkpoints"));
+    }
+    return await train(coordination, store, listener);
+  } finally {
+    await coordination?.close().catch(() => {});
+    await store?.close().catch(() => {});
+    await listener?.close().catch(() => {});
+    await server.close();
   }
 
-  try {
-    const outcome = await runRecipe({
-      spec,
-      runId: env.runId,
-      runDir: env.runDir,
-      log,
-      metrics,
-      registry,
-      coordination,
-      store,
-      listener,
-      stop: stop.signal,
-      injectNonFinite: parseInjection("RADFLEET_INJECT_NONFINITE"),
-      injectDivergence: parseInjection("RADFLEET_INJECT_DIVERGENCE"),
-      onRank: (rank) =>
-        registry.setDefaultLabels({
-          run: env.runId,
-          worker: env.workerId,
-          rank: String(rank),
-          backend: backend.name,
-        }),
-    });
-    if (outcome.status === "failed") {
-      await coordination.leave("failed", outcome.reason);
-      log.error("run_failed", { reason: outcome.reason });
-      return EXIT_PERMANENT_FAILURE;
+  async function train(
+    coordination: Coordination,
+    store: CheckpointStore,
+    listener: CollectiveListener,
+  ): Promise<number> {
+    try {
+      const outcome = await runRecipe({
+        spec,
+        runId: env.runId,
+        runDir: env.runDir,
+        log,
+        metrics,
+        registry,
+        coordination,
+        store,
+        listener,
+        stop: stop.signal,
+        injectNonFinite: parseInjection("RADFLEET_INJECT_NONFINITE"),
+        injectDivergence: parseInjection("RADFLEET_INJECT_DIVERGENCE"),
+        onRank: (rank) =>
+          registry.setDefaultLabels({
+            run: env.runId,
+            worker: env.workerId,
+            rank: String(rank),
+            backend: backend.name,
+          }),
+      });
+      if (outcome.status === "failed") {
+        await coordination.leave("failed", outcome.reason);
+        log.error("run_failed", { reason: outcome.reason });
+        return EXIT_PERMANENT_FAILURE;
+      }
+      await coordination.leave(outcome.status);
+      log.info("trainer_exit", {
+        status: outcome.status,
+        step: outcome.step,
+        maxRssBytes: process.resourceUsage().maxRSS * 1024,
+      });
+      return 0;
+    } catch (err) {
+      // A failure at setup that a restart cannot fix (a spec the data or model contradicts) must not
+      // be retried by the launcher.
+      if (err instanceof TrainingFailure) {
+        log.error("run_failed", { reason: err.message });
+        await coordination.leave("failed", err.message).catch(() => {});
+        console.error(`radfleet trainer: ${err.message}`);
+        return EXIT_PERMANENT_FAILURE;
+      }
+      throw err;
     }
-    await coordination.leave(outcome.status);
-    log.info("trainer_exit", {
-      status: outcome.status,
-      step: outcome.step,
-      maxRssBytes: process.resourceUsage().maxRSS * 1024,
-    });
-    return 0;
-  } catch (err) {
-    // A failure at setup that a restart cannot fix (a spec the data or model contradicts) must not
-    // be retried by the launcher.
-    if (err instanceof TrainingFailure) {
-      log.error("run_failed", { reason: err.message });
-      await coordination.leave("failed", err.message).catch(() => {});
-      console.error(`radfleet trainer: ${err.message}`);
-      return EXIT_PERMANENT_FAILURE;
-    }
-    throw err;
-  } finally {
-    await coordination.close().catch(() => {});
-    await store.close().catch(() => {});
-    await listener.close().catch(() => {});
-    await server.close();
   }
 }

@@ -31,6 +31,8 @@ export class NatsObjectStore implements CheckpointStore {
       servers: opts.url,
       timeout: opts.timeoutMs ?? 5000,
       maxReconnectAttempts: -1,
+    }).catch((err: unknown) => {
+      throw new Error(`checkpoint store ${SCHEME}${opts.bucket} at ${opts.url}: ${(err as Error).message}`);
     });
     try {
       const os = await new Objm(nc).create(opts.bucket);
