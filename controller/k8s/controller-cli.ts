@@ -1,5 +1,5 @@
 // `radfleet controller`: runs the TrainingRun controller in-cluster or against a kubeconfig.
-import { parseArgs } from "node:util";
+import { choiceFlag, intFlag, numFlag, parseCommandLine, usageError } from "../../common/cli.js";
 import { createLogger } from "../../common/log.js";
 import { collectProcessMetrics, newRegistry, serveMetrics } from "../../common/metrics.js";
 import { startController } from "./controller.js";
@@ -28,60 +28,43 @@ options:
   -h, --help                 show this help`;
 
 export async function run(argv: string[]): Promise<number> {
-  let v;
-  try {
-    v = parseArgs({
-      args: argv,
-      options: {
-        kubeconfig: { type: "string" },
-        namespace: { type: "string" },
-        "metrics-port": { type: "string", default: "8080" },
-        workers: { type: "string", default: "4" },
-        "leader-elect": { type: "string", default: "true" },
-        "lease-namespace": { type: "string" },
-        "lease-duration": { type: "string", default: "15" },
-        resync: { type: "string", default: "30" },
-        "terminating-grace": { type: "string", default: "120" },
-        identity: { type: "string" },
-        transport: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (err) {
-    console.error(`radfleet controller: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (v.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const num = (flag: string, text: string, min: number): number => {
-    const n = Number(text);
-    if (!Number.isFinite(n) || n < min)
-      throw new Error(`--${flag}: expected a number >= ${min}, got ${JSON.stringify(text)}`);
-    return n;
-  };
+  const parsed = parseCommandLine(
+    argv,
+    {
+      kubeconfig: { type: "string" },
+      namespace: { type: "string" },
+      "metrics-port": { type: "string" },
+      workers: { type: "string" },
+      "leader-elect": { type: "string" },
+      "lease-namespace": { type: "string" },
+      "lease-duration": { type: "string" },
+      resync: { type: "string" },
+      "terminating-grace": { type: "string" },
+      identity: { type: "string" },
+      transport: { type: "string" },
+    },
+    USAGE,
+  );
+  if (typeof parsed === "number") return parsed;
+  const v = parsed.values;
   let port: number, workers: number, leaseDuration: number, resync: number, grace: number;
+  let leaderElect: boolean;
   let transport: Transport;
   try {
-    port = num("metrics-port", v["metrics-port"], 0);
-    workers = num("workers", v.workers, 1);
-    leaseDuration = num("lease-duration", v["lease-duration"], 1);
-    resync = num("resync", v.resync, 1);
-    grace = num("terminating-grace", v["terminating-grace"], 0);
+    port = intFlag("metrics-port", v["metrics-port"], 8080, 0);
+    workers = intFlag("workers", v.workers, 4, 1);
+    leaseDuration = numFlag("lease-duration", v["lease-duration"], 15, 1);
+    resync = numFlag("resync", v.resync, 30, 1);
+    grace = numFlag("terminating-grace", v["terminating-grace"], 120, 0);
+    leaderElect = choiceFlag("leader-elect", v["leader-elect"], ["true", "false"], "true") === "true";
     transport =
       v.transport !== undefined
         ? parseTransport(v.transport, "--transport")
         : process.env.RADFLEET_KUBE_TRANSPORT
           ? parseTransport(process.env.RADFLEET_KUBE_TRANSPORT, "RADFLEET_KUBE_TRANSPORT")
           : DEFAULT_TRANSPORT;
-    if (!["true", "false"].includes(v["leader-elect"]))
-      throw new Error(`--leader-elect: expected true or false, got ${JSON.stringify(v["leader-elect"])}`);
   } catch (err) {
-    console.error(`radfleet controller: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
+    return usageError(`radfleet controller: ${(err as Error).message}`, USAGE);
   }
   const log = createLogger({ context: { component: "controller" } });
   let api;
@@ -115,13 +98,12 @@ export async function run(argv: string[]): Promise<number> {
       resyncSeconds: resync,
       identity: v.identity,
       plan: { terminatingGraceSeconds: grace },
-      leaderElection:
-        v["leader-elect"] === "true"
-          ? {
-              namespace: v["lease-namespace"] ?? v.namespace ?? process.env.POD_NAMESPACE ?? "default",
-              leaseDurationSeconds: leaseDuration,
-            }
-          : false,
+      leaderElection: leaderElect
+        ? {
+            namespace: v["lease-namespace"] ?? v.namespace ?? process.env.POD_NAMESPACE ?? "default",
+            leaseDurationSeconds: leaseDuration,
+          }
+        : false,
     },
     ac.signal,
   );

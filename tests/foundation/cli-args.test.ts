@@ -58,3 +58,22 @@ describe("flag values", () => {
     );
   });
 });
+
+describe("radfleet controller's flags (checked before any cluster is contacted)", () => {
+  // Imported here so the spies above catch its usage output.
+  const controller = () => import("../../controller/k8s/controller-cli.js");
+
+  it("refuses a fractional --workers, a --leader-elect other than true/false, and a stray argument", async () => {
+    const { run } = await controller();
+    expect(await run(["--workers", "1.5"])).toBe(2);
+    expect(err.join("")).toMatch(
+      /--workers: expected an integer >= 1, got "1\.5"[\s\S]*usage: radfleet controller/,
+    );
+    expect(await run(["--leader-elect", "yes"])).toBe(2);
+    expect(err.join("")).toMatch(/--leader-elect: expected one of true, false, got "yes"/);
+    expect(await run(["extra"])).toBe(2);
+    expect(err.join("")).toMatch(/unexpected argument "extra"/);
+    expect(await run(["--help"])).toBe(0);
+    expect(out.join("")).toMatch(/--terminating-grace SECONDS/);
+  });
+});
