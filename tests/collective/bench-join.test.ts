@@ -132,4 +132,19 @@ describe("radfleet bench allreduce --coordinator (one process per worker)", () =
     expect(e.stderr).toMatch(/--coordinator: expected host:port/);
     expect(e.stderr).toMatch(/usage: radfleet bench allreduce/);
   });
+
+  test("bad flag values are refused with the flag's name and the usage", async () => {
+    for (const [args, why] of [
+      [["--iters", "0"], /--iters: expected an integer >= 1, got "0"/],
+      [["--workers", "2.5"], /--workers: expected an integer >= 1, got "2\.5"/],
+      [["--compression", "zstd"], /--compression: expected one of none, fp16, got "zstd"/],
+      [["--sizes", "lots"], /--sizes/],
+      [["stray"], /unexpected argument "stray"/],
+    ] as const) {
+      const e = await radfleet(["bench", "allreduce", ...args]);
+      expect(e.code, args.join(" ")).toBe(2);
+      expect(e.stderr).toMatch(why);
+      expect(e.stderr).toMatch(/usage: radfleet bench allreduce/);
+    }
+  });
 });

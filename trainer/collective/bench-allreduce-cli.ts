@@ -13,7 +13,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { hostname } from "node:os";
-import { parseArgs } from "node:util";
+import { choiceFlag, intFlag, parseCommandLine, usageError } from "../../common/cli.js";
 import { runJoined } from "./bench-join.js";
 import type { SizeResult } from "./bench-measure.js";
 import type { BenchPlan } from "./bench-worker.js";
@@ -202,61 +202,40 @@ function table(
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        workers: { type: "string" },
-        sizes: { type: "string", default: "1MiB,16MiB,64MiB" },
-        iters: { type: "string", default: "10" },
-        warmup: { type: "string", default: "2" },
-        compression: { type: "string", default: "none" },
-        "timeout-ms": { type: "string", default: "5000" },
-        json: { type: "boolean", default: false },
-        coordinator: { type: "string" },
-        run: { type: "string" },
-        "worker-id": { type: "string" },
-        "advertise-host": { type: "string" },
-        "join-timeout-ms": { type: "string", default: "600000" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE + "\n");
-    return 0;
-  }
-  const int = (name: string, v: string, min: number): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min)
-      throw new Error(`--${name}: expected an integer >= ${min}, got ${JSON.stringify(v)}`);
-    return n;
-  };
+  const parsed = parseCommandLine(
+    argv,
+    {
+      workers: { type: "string" },
+      sizes: { type: "string", default: "1MiB,16MiB,64MiB" },
+      iters: { type: "string" },
+      warmup: { type: "string" },
+      compression: { type: "string" },
+      "timeout-ms": { type: "string" },
+      json: { type: "boolean", default: false },
+      coordinator: { type: "string" },
+      run: { type: "string" },
+      "worker-id": { type: "string" },
+      "advertise-host": { type: "string" },
+      "join-timeout-ms": { type: "string", default: "600000" },
+    },
+    USAGE,
+  );
+  if (typeof parsed === "number") return parsed;
+  const values = parsed.values;
   let opts;
   let join;
   try {
-    const compression = values.compression;
-    if (compression !== "none" && compression !== "fp16") {
-      throw new Error(`--compression: expected none or fp16, got ${JSON.stringify(compression)}`);
-    }
     opts = {
-      workers: values.workers === undefined ? 2 : int("workers", values.workers, 1),
+      workers: intFlag("workers", values.workers, 2, 1),
       sizes: values.sizes.split(",").map(parseSize),
-      iters: int("iters", values.iters, 1),
-      warmup: int("warmup", values.warmup, 0),
-      compression: compression as "none" | "fp16",
-      timeoutMs: int("timeout-ms", values["timeout-ms"], 1),
+      iters: intFlag("iters", values.iters, 10, 1),
+      warmup: intFlag("warmup", values.warmup, 2, 0),
+      compression: choiceFlag("compression", values.compression, ["none", "fp16"] as const, "none"),
+      timeoutMs: intFlag("timeout-ms", values["timeout-ms"], 5000, 1),
     };
     join = values.coordinator === undefined ? undefined : joinOptions(values, opts.workers, values.workers);
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
-    return 2;
+    return usageError((err as Error).message, USAGE);
   }
   // Generous overall bound: a broken run must end, a slow machine must not be cut short.
   const totalBytes = opts.sizes.reduce((s, b) => s + b, 0) * (opts.iters + opts.warmup) * 2;
