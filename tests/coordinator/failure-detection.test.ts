@@ -96,7 +96,7 @@ describe("failure detection", () => {
   });
 
   it("a stopped worker process (stream open, no heartbeats) is declared failed by heartbeat timeout", async () => {
-    const c = await startRun("stopped", { heartbeatIntervalMs: 200, heartbeatTimeoutMs: 1_500 });
+    const c = await startRun("stopped", { heartbeatIntervalMs: 200, heartbeatTimeoutMs: 3_000 });
     clients = await connectWorkers(c.address, "stopped", ids(2));
     const victim = spawnWorker(c.address, "stopped", "proc1");
     await waitFor("proc1's session", async () => c.run.aliveWorkers().includes("proc1"));
