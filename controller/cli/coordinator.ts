@@ -1,14 +1,23 @@
 // `radfleet coordinator`: a run's coordinator as its own process, as the Kubernetes controller
 // launches it (one pod per run behind the run's headless Service). It exits 0 once every worker
 // of the run has left done — which the controller reads as Succeeded — and 1 when one failed.
-import { intFlag, parseCommandLine } from "../../common/cli.js";
+import { intFlag, numFlag, parseCommandLine } from "../../common/cli.js";
 import { createLogger } from "../../common/log.js";
 import { collectProcessMetrics, newRegistry, serveMetrics } from "../../common/metrics.js";
 import { loadRunSpecFile } from "../../common/spec/index.js";
 import { coordinatorOptionsFromSpec, startCoordinator } from "../coordinator/index.js";
 
 const USAGE = `usage: radfleet coordinator --run NAME --spec SPEC.yaml [--port 7070] [--metrics-port 9464]
-  The run token comes from RADFLEET_TOKEN.`;
+                            [--state-file PATH] [--worker-id-prefix PREFIX] [--drain-seconds 70]
+  The run token comes from RADFLEET_TOKEN.
+
+  --state-file        keep the run state (generation, committed checkpoints) in this file as well as
+                      in NATS, so a restarted coordinator resumes the run without NATS
+  --worker-id-prefix  admit only the worker ids PREFIX0 … PREFIX(replicas.max - 1); others are
+                      refused with PERMISSION_DENIED
+  --drain-seconds     on SIGTERM, keep serving while trainers (stopped at the same moment) commit
+                      their final checkpoint and leave, at most this long (default 70); a second
+                      signal ends at once`;
 
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseCommandLine(
@@ -18,6 +27,9 @@ export async function run(argv: string[]): Promise<number> {
       spec: { type: "string" },
       port: { type: "string" },
       "metrics-port": { type: "string" },
+      "state-file": { type: "string" },
+      "worker-id-prefix": { type: "string" },
+      "drain-seconds": { type: "string" },
     },
     USAGE,
   );
@@ -41,6 +53,14 @@ export async function run(argv: string[]): Promise<number> {
   };
   const port = portFlag("port", values.port, 7070);
   const metricsPort = portFlag("metrics-port", values["metrics-port"], 9464);
+  let drainSeconds = 70;
+  try {
+    drainSeconds = numFlag("drain-seconds", values["drain-seconds"], 70, 0);
+  } catch (e) {
+    problems.push((e as Error).message);
+  }
+  const prefix = values["worker-id-prefix"];
+  if (prefix !== undefined && prefix.trim() === "") problems.push("--worker-id-prefix: empty");
   if (problems.length) {
     console.error(`radfleet coordinator:\n  ${problems.join("\n  ")}`);
     return 2;
@@ -53,7 +73,15 @@ export async function run(argv: string[]): Promise<number> {
     address: `0.0.0.0:${port}`,
     registry,
     logger: log,
-    ...coordinatorOptionsFromSpec(spec, { runId: runId!, token: token! }),
+    ...coordinatorOptionsFromSpec(spec, {
+      runId: runId!,
+      token: token!,
+      allowedWorkerIds:
+        prefix === undefined
+          ? undefined
+          : Array.from({ length: spec.replicas.max }, (_, i) => `${prefix}${i}`),
+    }),
+    stateFile: values["state-file"],
   });
   const metrics = await serveMetrics(registry, metricsPort);
   log.info("coordinator_serving", { address: c.address, metricsPort: metrics.port });
@@ -72,9 +100,31 @@ export async function run(argv: string[]): Promise<number> {
         if (expected.every((m) => done.has(m))) resolve(0);
       }
     });
-    const stop = () => resolve(143);
-    process.once("SIGTERM", stop);
-    process.once("SIGINT", stop);
+    // Stopped (a suspend deletes every pod of the run at once; so does an eviction): the trainers
+    // finish their step and commit a final checkpoint, which needs this coordinator. Serve until
+    // every session has closed or the drain time is up; a second signal ends at once.
+    const stop = (signal: string): void => {
+      const workers = c.run.aliveWorkers().length;
+      log.info("stop_requested", { signal, drainSeconds, workers });
+      const deadline = Date.now() + drainSeconds * 1000;
+      const poll = setInterval(() => {
+        const left = c.run.aliveWorkers().length;
+        if (left === 0 || Date.now() >= deadline) {
+          clearInterval(poll);
+          if (left > 0) log.warn("drain_timeout", { workers: left });
+          else log.info("drained");
+          resolve(143);
+        }
+      }, 100);
+      const now = (): void => {
+        clearInterval(poll);
+        resolve(143);
+      };
+      process.once("SIGTERM", now);
+      process.once("SIGINT", now);
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
   });
   await metrics.close();
   await c.close();

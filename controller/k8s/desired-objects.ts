@@ -39,6 +39,7 @@ import {
   serviceName,
   trainerPodName,
   workerId,
+  workerIdPrefix,
   type PodRole,
 } from "./labels.js";
 import type { PodGroupObject, TrainingRunObject } from "./types.js";
@@ -53,6 +54,9 @@ export interface PodTemplateOptions {
 }
 
 const CHECKPOINT_DIR = "/var/lib/radfleet/checkpoints";
+/** Trainer pods get 60 s to stop; the coordinator serves a little longer than that. */
+const TRAINER_GRACE_SECONDS = 60;
+const COORDINATOR_DRAIN_SECONDS = TRAINER_GRACE_SECONDS + 10;
 const DATA_DIR = "/var/lib/radfleet/data";
 const RUN_DIR = "/var/lib/radfleet/run";
 
@@ -281,7 +285,7 @@ function podShell(
     spec: {
       restartPolicy: "Never",
       // Trainers write a final checkpoint on SIGTERM (suspend, eviction); give them time.
-      terminationGracePeriodSeconds: 60,
+      terminationGracePeriodSeconds: TRAINER_GRACE_SECONDS,
       automountServiceAccountToken: false,
       enableServiceLinks: false,
       securityContext,
@@ -312,6 +316,8 @@ export function desiredCoordinatorPod(
   });
   const { mounts } = volumes(run, spec);
   pod.spec!.hostname = "coordinator";
+  // It drains after SIGTERM while the trainers (60 s grace) commit their final checkpoint.
+  pod.spec!.terminationGracePeriodSeconds = COORDINATOR_DRAIN_SECONDS + 10;
   pod.spec!.containers = [
     {
       name: "coordinator",
@@ -327,6 +333,16 @@ export function desiredCoordinatorPod(
         String(COORDINATOR_PORT),
         "--metrics-port",
         String(METRICS_PORT),
+        // Only this run's trainer pods may join.
+        "--worker-id-prefix",
+        workerIdPrefix(name),
+        "--drain-seconds",
+        String(COORDINATOR_DRAIN_SECONDS),
+        // With a checkpoint volume the run state lives beside the checkpoints, so a coordinator
+        // pod replaced (or a run suspended and resumed) without NATS still knows its commits.
+        ...(spec.scheduling.checkpointVolumeClaim
+          ? ["--state-file", `${CHECKPOINT_DIR}/run-state.json`]
+          : []),
       ],
       env: [
         { name: "RADFLEET_RUN_ID", value: name },

@@ -23,7 +23,9 @@ export const secretName = (run: string): string => `${run}-token`;
 export const coordinatorPodName = (run: string, attempt: number): string => `${run}-coordinator-${attempt}`;
 export const trainerPodName = (run: string, index: number, attempt: number): string =>
   `${run}-worker-${index}-${attempt}`;
-export const workerId = (run: string, index: number): string => `${run}-worker-${index}`;
+/** Trainer pods' worker ids are this prefix and their index (the coordinator admits only those). */
+export const workerIdPrefix = (run: string): string => `${run}-worker-`;
+export const workerId = (run: string, index: number): string => `${workerIdPrefix(run)}${index}`;
 
 /** Kueue's plain-Pod integration: the LocalQueue, and the pods admitted together as one group. */
 export const KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name";

@@ -119,6 +119,46 @@ describe("planRun", () => {
     expect(pod.metadata!.labels![LABEL_ROLE]).toBe("trainer");
   });
 
+  it("places trainers with the spec's tolerations and affinity", () => {
+    const affinity = {
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [{ matchExpressions: [{ key: "gpu", operator: "In", values: ["h100"] }] }],
+        },
+      },
+    };
+    const tolerations = [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }];
+    const run = makeRun({ scheduling: { tolerations, affinity } });
+    const pod = desiredTrainerPod(run, specOf(run), 0, 0);
+    expect(pod.spec!.tolerations).toEqual(tolerations);
+    expect(pod.spec!.affinity).toEqual(affinity);
+  });
+
+  it("builds the coordinator pod: only the run's worker ids, a drain longer than the trainers' grace, state beside the checkpoints", () => {
+    const withVolume = makeRun({ scheduling: { checkpointVolumeClaim: "ckpt" } });
+    const pod = desiredCoordinatorPod(withVolume, specOf(withVolume), 0);
+    const cmd = pod.spec!.containers[0].command!;
+    const arg = (flag: string) => cmd[cmd.indexOf(flag) + 1];
+    expect(cmd.slice(0, 2)).toEqual(["radfleet", "coordinator"]);
+    expect(arg("--worker-id-prefix")).toBe("r1-worker-");
+    // The prefix admits exactly the ids trainer pods get.
+    const trainer = desiredTrainerPod(withVolume, specOf(withVolume), 1, 0);
+    const id = trainer.spec!.containers[0].env!.find((e) => e.name === "RADFLEET_WORKER_ID")!.value!;
+    expect(id).toBe(`${arg("--worker-id-prefix")}1`);
+    const drain = Number(arg("--drain-seconds"));
+    expect(drain).toBeGreaterThan(trainer.spec!.terminationGracePeriodSeconds!);
+    expect(pod.spec!.terminationGracePeriodSeconds!).toBeGreaterThan(drain);
+    expect(arg("--state-file")).toBe("/var/lib/radfleet/checkpoints/run-state.json");
+    expect(pod.spec!.containers[0].volumeMounts!.map((m) => m.mountPath)).toContain(
+      "/var/lib/radfleet/checkpoints",
+    );
+
+    const without = makeRun();
+    expect(desiredCoordinatorPod(without, specOf(without), 0).spec!.containers[0].command).not.toContain(
+      "--state-file",
+    );
+  });
+
   it("defers to Kueue with queue and pod-group labels", () => {
     const run = makeRun({ scheduling: { queueName: "team-a" }, replicas: { min: 2, max: 2 } });
     const pod = desiredTrainerPod(run, specOf(run), 0, 0);
