@@ -62,6 +62,12 @@ const model = object(
         default: true,
         description: "Quantize the per-block absmax again (8-bit, blocks of 256).",
       }),
+      cacheDequantizedMiB: int({
+        default: 1024,
+        min: 0,
+        description:
+          "NF4 layers keep a float32 copy of their weight (faster steps) until the copies reach this many MiB; the others dequantize on every use, forward and backward, holding only the 4-bit weight (a 7B base: all of them).",
+      }),
     }),
     lora: object({
       r: int({ default: 8, min: 1, max: 1024, description: "Adapter rank." }),

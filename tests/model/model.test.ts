@@ -112,6 +112,52 @@ describe("generation", () => {
   });
 });
 
+describe("NF4 float-copy budget (quantization.cacheDequantizedMiB)", () => {
+  it("layers past the budget dequantize per use and hold no float copy; a step's loss and gradients are unchanged", async () => {
+    expect(await tf.setBackend("cpu")).toBe(true);
+    const build = (cacheDequantizedMiB: number) =>
+      buildModel({
+        preset: "tiny",
+        quantization: { type: "nf4", blockSize: 64, doubleQuant: true, cacheDequantizedMiB },
+        lora: { ...LORA, dropout: 0 },
+        head: { pooling: "image_tokens" },
+        seed: 1,
+        imageSize: 32,
+        corpus: CORPUS,
+        path: undefined,
+      });
+    const step = (m: VlmModel) => {
+      const { pixels, inputIds } = inputs(m);
+      const vars = m.trainableVariables();
+      const before = tf.memory().numBytes;
+      const r = tf.variableGrads(() => {
+        const out = m.forward({ pixels, inputIds }, { training: true, dropoutSeed: 1 });
+        return tf.add(tf.mean(out.logits), tf.mean(out.clsLogits)) as tf.Scalar;
+      }, vars);
+      const result = {
+        loss: r.value.dataSync()[0],
+        grads: vars.map((v) => Array.from(r.grads[v.name].dataSync())),
+      };
+      tf.dispose([r.value, ...Object.values(r.grads), pixels, inputIds]);
+      return { ...result, grewBytes: tf.memory().numBytes - before };
+    };
+    const cached = await build(1024);
+    const perUse = await build(0);
+    const layers = cached.net.loraLayers();
+    expect(layers.every((l) => !l.dequantizePerCall)).toBe(true);
+    expect(perUse.net.loraLayers().every((l) => l.dequantizePerCall)).toBe(true);
+    const floatBytes = layers.reduce((n, l) => n + l.inFeatures * l.outFeatures * 4, 0);
+
+    const a = step(cached);
+    const b = step(perUse);
+    expect(b.loss).toBe(a.loss);
+    expect(b.grads).toEqual(a.grads);
+    // Both build the caches of their float (unquantized) layers; only the cached model also keeps
+    // a float copy of every NF4 weight.
+    expect(a.grewBytes - b.grewBytes).toBe(floatBytes);
+  });
+});
+
 describe("checkpoint loading", () => {
   it("names missing, unexpected and mis-shaped tensors", async () => {
     const cfg = tinyConfig(50, 32);

@@ -162,6 +162,43 @@ for (const backend of ["cpu", "wasm"]) {
       b.dispose();
     });
 
+    it("per call, no float copy of the weight is held between forward and backward; dx still matches", async () => {
+      const q = quantizeNf4(weight, [OUT, IN], { blockSize: 32, doubleQuant: true });
+      const mk = (perCall: boolean) =>
+        new LoraLinear({
+          name: `held${perCall}`,
+          inFeatures: IN,
+          outFeatures: OUT,
+          weight: q,
+          lora: { r: 4, alpha: 4, dropout: 0, rslora: false },
+          seed: 5,
+          dequantizePerCall: perCall,
+        });
+      const x = tf.randomNormal([3, IN], 0, 1, "float32", 8);
+      const run = (l: LoraLinear) => {
+        l.apply(x, { training: false }).dispose(); // the cached layer builds its cache here
+        let heldBytes = 0;
+        const dx = tf.grad((xi: tf.Tensor) => {
+          const before = tf.memory().numBytes;
+          const y = l.apply(xi, { training: true });
+          // What the tape keeps for the backward, minus the output itself.
+          heldBytes = tf.memory().numBytes - before - y.size * 4;
+          return tf.sum(y);
+        })(x);
+        return { heldBytes, dx: Array.from(dx.dataSync()) };
+      };
+      const cached = mk(false);
+      const perCall = mk(true);
+      const a = run(cached);
+      const b = run(perCall);
+      expect(b.dx).toEqual(a.dx);
+      // The cached layer's tape keeps the weight for the backward (tf.js saves a clone); the per-call
+      // layer's keeps nothing of it: at least IN·OUT·4 bytes less, the rest being the same intermediates.
+      expect(b.heldBytes + IN * OUT * 4).toBeLessThanOrEqual(a.heldBytes);
+      cached.dispose();
+      perCall.dispose();
+    });
+
     it("dropout is deterministic given its seed", async () => {
       const l = new LoraLinear({
         name: "p",

@@ -22,7 +22,13 @@ export interface WeightEntry {
 export type WeightMap = Map<string, WeightEntry>;
 
 export interface BuildOptions {
-  quantization: { type: "nf4" | "none"; blockSize: number; doubleQuant: boolean };
+  quantization: {
+    type: "nf4" | "none";
+    blockSize: number;
+    doubleQuant: boolean;
+    /** Budget of cached float copies of NF4 weights (see LoraLinear); default 1024. */
+    cacheDequantizedMiB?: number;
+  };
   lora: LoraConfig & { targetModules: string[] };
   pooling: "image_tokens" | "vision";
   seed: number;
@@ -142,6 +148,7 @@ export class LlavaModel {
     checkWeights(expected, weights, source);
     const id = LlavaModel.instances++;
     const trainBase = opts.trainBase === true;
+    let cacheLeft = (opts.quantization.cacheDequantizedMiB ?? 1024) * 2 ** 20;
     for (const [name, shape] of expected) {
       const w = weights.get(name);
       if (name.startsWith("classifier.") || !w) continue;
@@ -157,6 +164,11 @@ export class LlavaModel {
         }
         const targeted = opts.lora.targetModules.includes(lastName(path));
         if (bias) this.linearBias.set(path, bias);
+        const nf4 = w.nf4 !== undefined || (targeted && opts.quantization.type === "nf4");
+        // In checkpoint order, layers keep their float copy while the budget lasts.
+        const floatBytes = shape[0] * shape[1] * 4;
+        const perCall = nf4 && floatBytes > cacheLeft;
+        if (nf4 && !perCall) cacheLeft -= floatBytes;
         this.linears.set(
           path,
           new LoraLinear({
@@ -168,6 +180,7 @@ export class LlavaModel {
             quantize: targeted && opts.quantization.type === "nf4" ? opts.quantization : null,
             lora: targeted ? opts.lora : null,
             seed: hashSeed(opts.seed, path),
+            dequantizePerCall: perCall,
           }),
         );
       } else if (!(name.endsWith(".bias") && isLinearWeight(`${name.slice(0, -".bias".length)}.weight`))) {

@@ -30,7 +30,13 @@ export interface ModelSpec {
    * whose image_mean / image_std the model converts the pipeline's pixels to); overrides the preset's weights.
    */
   path?: string;
-  quantization: { type: "nf4" | "none"; blockSize: number; doubleQuant: boolean };
+  quantization: {
+    type: "nf4" | "none";
+    blockSize: number;
+    doubleQuant: boolean;
+    /** Budget of cached float copies of NF4 weights (see LoraLinear); default 1024. */
+    cacheDequantizedMiB?: number;
+  };
   lora: LoraConfig & { targetModules: string[] };
   head: { pooling: "image_tokens" | "vision" };
   seed: number;

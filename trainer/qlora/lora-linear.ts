@@ -7,7 +7,10 @@
 // (4 bytes per parameter beside the 0.52 bytes of NF4), so a step does not pay a dequantization, a
 // transpose and a host-to-backend copy per layer per call (measured on wasm, [2048, 2048], 128 tokens:
 // forward+backward 198 ms cached vs 367 ms per call). `dequantizePerCall: true` keeps only the NF4
-// bytes resident and rebuilds Wᵀ on each call (for models whose float weights do not fit in memory).
+// bytes resident and rebuilds Wᵀ on each use, the backward's included (as bitsandbytes' 4-bit matmul
+// does): no float copy of the weight outlives the matmul that needed it, so a step's activations are
+// the only thing that grows with depth. The model chooses per layer within a budget
+// (spec.model.quantization.cacheDequantizedMiB).
 import * as tf from "@tensorflow/tfjs";
 import { dequantizeNf4, quantizeNf4, type Nf4Tensor } from "./nf4.js";
 
@@ -157,11 +160,16 @@ export class LoraLinear {
     const x = args[0] as tf.Tensor2D; // [N, in]
     const save = args[1] as tf.GradSaveFunc;
     const wt = this.weightT(); // [in, out]
-    save([wt]);
+    const value = tf.matMul(x, wt) as tf.Tensor; // [N, out]
+    // Per call: nothing is saved for the backward, which dequantizes again.
+    if (this.dequantizePerCall) {
+      save([]);
+      wt.dispose();
+    } else save([wt]);
     return {
-      value: tf.matMul(x, wt) as tf.Tensor, // [N, out]
+      value,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-        tf.matMul(dy as tf.Tensor2D, tf.transpose(saved[0] as tf.Tensor2D)), // [N, in]
+        tf.tidy(() => tf.matMul(dy as tf.Tensor2D, tf.transpose(saved[0] ?? this.weightT()))), // [N, in]
     };
   });
 
