@@ -198,7 +198,12 @@ const training = object(
 );
 
 const collective = object({
-  bucketBytes: int({ default: 64 * 1024 * 1024, min: 1024, description: "Gradient fusion bucket size." }),
+  bucketBytes: int({
+    default: 64 * 1024 * 1024,
+    min: 1024,
+    description:
+      "Gradients are fused into one buffer and all-reduced in buckets of at most this size, so no single operation grows with the model.",
+  }),
   compression: oneOf(["none", "fp16"] as const, { default: "none" }),
   timeoutSeconds: num({
     default: 30,

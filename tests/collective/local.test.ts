@@ -3,6 +3,7 @@ import { afterEach, describe, expect, test } from "vitest";
 import { newRegistry } from "../../common/metrics.js";
 import { parseSize, toRow } from "../../trainer/collective/bench-allreduce-cli.js";
 import { decodeF16, encodeF16 } from "../../trainer/collective/fp16.js";
+import { bucketViews } from "../../trainer/collective/buckets.js";
 import {
   Collective,
   CollectiveError,
@@ -72,6 +73,32 @@ describe("one process, two ranks", () => {
     expect(text).toMatch(/radfleet_collective_buckets_total 4/); // both ranks, 2 buckets each
     expect(text).toMatch(/radfleet_collective_sent_bytes_total [1-9]/);
     expect(text).toMatch(/radfleet_collective_received_bytes_total [1-9]/);
+  });
+
+  test("a flat buffer all-reduced in bucket-sized views is summed in place, one bucket at a time", async () => {
+    const ls = await listeners(2);
+    const reg = newRegistry();
+    const peers = ls.map((l) => l.address);
+    const cs = await Promise.all(
+      ls.map((listener, rank) =>
+        Collective.connect({
+          rank,
+          worldSize: 2,
+          generation: 1,
+          peers,
+          listener,
+          registry: reg,
+          bucketBytes: 1024,
+        }),
+      ),
+    );
+    cleanup.push(async () => void (await Promise.all(cs.map((c) => c.close()))));
+    const bufs = [0, 1].map((r) => Float32Array.from({ length: 1000 }, (_, i) => i * (r + 1)));
+    const views = bufs.map((b) => bucketViews(b, 1024));
+    expect(views[0].map((v) => v.length)).toEqual([256, 256, 256, 232]);
+    await Promise.all(cs.map((c, r) => c.allReduceMany(views[r], "sum")));
+    for (const b of bufs) expect(Array.from(b)).toEqual(Array.from({ length: 1000 }, (_, i) => 3 * i));
+    expect(await reg.metrics()).toMatch(/radfleet_collective_buckets_total 8/); // 2 ranks x 4 buckets
   });
 
   test("a stale generation is refused; a newer one works on the same listeners", async () => {

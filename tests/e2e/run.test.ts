@@ -106,11 +106,13 @@ describe("a failed checkpoint write", () => {
 });
 
 describe("gradient accumulation", () => {
-  it("takes gradAccum micro-batches from the shard per optimizer step and keeps replicas identical", async () => {
+  it("takes gradAccum micro-batches from the shard per optimizer step and keeps replicas identical (gradients all-reduced in 4 KiB buckets)", async () => {
     const spec = join(root, "accum.yaml");
     await writeSpec(spec, join(root, "data"), [
       "training: { steps: 3, batchSize: 2, gradAccum: 2, learningRate: 0.003, verifyEvery: 1 }",
       "checkpoint: { interval: 3 }",
+      // Small buckets: the gradient buffer is all-reduced in many pieces.
+      "collective: { timeoutSeconds: 5, bucketBytes: 4096 }",
     ]);
     const dir = join(root, "accum");
     const r = await radfleet(["run", spec, "--run-dir", dir, "--quiet"]).done;

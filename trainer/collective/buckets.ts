@@ -47,3 +47,16 @@ export function unpack(buf: Float32Array, tensors: Float32Array[]): void {
     off += t.length;
   }
 }
+
+/**
+ * A flat buffer (the trainer's gradients, already fused) cut into views of at most `bucketBytes`,
+ * for allReduceMany: each bucket is reduced in place, so no single operation, and none of its wire
+ * buffers, grows with the model.
+ */
+export function bucketViews(buf: Float32Array, bucketBytes: number): Float32Array[] {
+  const cap = Math.max(1, Math.floor(bucketBytes / 4));
+  const out: Float32Array[] = [];
+  for (let off = 0; off < buf.length; off += cap)
+    out.push(buf.subarray(off, Math.min(off + cap, buf.length)));
+  return out;
+}

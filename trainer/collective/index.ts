@@ -4,3 +4,4 @@ export { Collective, type CollectiveOptions } from "./collective.js";
 export { CollectiveListener } from "./listener.js";
 export { CollectiveError, isCollectiveError, type CollectiveErrorCode } from "./errors.js";
 export { roundToF16 } from "./fp16.js";
+export { bucketViews } from "./buckets.js";

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import type { Logger } from "../../common/log.js";
 import type { Registry } from "../../common/metrics.js";
 import type { RunSpec } from "../../common/spec/index.js";
-import { Collective, CollectiveError, type CollectiveListener } from "../collective/index.js";
+import { bucketViews, Collective, CollectiveError, type CollectiveListener } from "../collective/index.js";
 import { loadDataset, loadImage, ShardedSampler, type Example, type SamplerState } from "../data/index.js";
 import { countParameters, type VlmModel } from "../model/index.js";
 import { buildRunModel, RunSetupError } from "./run-model.js";
@@ -489,7 +489,7 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
       reduceBuf[0] = NaN;
     reduceBuf[params.size + 1] = clsSum / accum;
     reduceBuf[params.size + 2] = ctx.stop.aborted ? 1 : 0;
-    await collective.allReduce(reduceBuf, "sum");
+    await collective.allReduceMany(bucketViews(reduceBuf, spec.collective.bucketBytes), "sum");
     const t3 = performance.now();
     const W = g.worldSize;
     for (let i = 0; i < grads.length; i++) grads[i] = reduceBuf[i] / W;
