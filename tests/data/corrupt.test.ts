@@ -52,6 +52,9 @@ beforeAll(async () => {
   appendFileSync(join(root, "mimic-cxr-2.0.0-split.csv"), "x,1,2,holdout\n");
   // A study listed in the split with no labels row.
   appendFileSync(join(root, "mimic-cxr-2.0.0-split.csv"), "d-1,58888888,18888888,train\n");
+  // A study in the split whose labels row has a value that is not a label: malformed, counted once.
+  appendFileSync(join(root, "mimic-cxr-2.0.0-split.csv"), "d-2,57777777,17777777,train\n");
+  appendFileSync(join(root, "mimic-cxr-2.0.0-chexpert.csv"), `17777777,57777777,maybe${",".repeat(13)}\n`);
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -62,7 +65,7 @@ describe("a corrupted synthetic copy", () => {
       corrupt_image: 2,
       missing_image: 1,
       empty_report: 1,
-      malformed_row: 3,
+      malformed_row: 4,
       not_in_split: 1,
       no_labels: 1,
     });
@@ -73,6 +76,13 @@ describe("a corrupted synthetic copy", () => {
     expect(byReason("empty_report")).toEqual([clean.examples[3].id]);
     expect(byReason("not_in_split")).toEqual(["s59999999"]);
     expect(byReason("no_labels")).toEqual(["s58888888"]);
+    // Skipped rows are named by their line in the file, counting the malformed lines before them.
+    const lines = readFileSync(join(root, "mimic-cxr-2.0.0-chexpert.csv"), "utf8").split("\n");
+    const lineOf = (prefix: string) =>
+      `mimic-cxr-2.0.0-chexpert:${lines.findIndex((l) => l.startsWith(prefix)) + 1}`;
+    expect(byReason("malformed_row")).toEqual(
+      expect.arrayContaining([lineOf("garbage,row"), lineOf("abc,123"), lineOf("17777777,57777777")]),
+    );
   });
 
   it("without verification, a truncated image fails only when decoded, with a DataError naming the file", async () => {
@@ -90,7 +100,7 @@ describe("a corrupted synthetic copy", () => {
     expect(out).toMatch(/26 studies loaded/);
     expect(out).toMatch(/corrupt_image 2/);
     expect(out).toMatch(/missing_image 1/);
-    expect(out).toMatch(/malformed_row 3/);
+    expect(out).toMatch(/malformed_row 4/);
     expect(out).toMatch(/per split: train \d+, validate \d+, test \d+/);
     expect(out).toMatch(/Pleural Effusion\s+\d+/);
     const j = await capture(() => checkCli([root, "--format", "synthetic", "--json"]));

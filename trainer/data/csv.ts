@@ -6,6 +6,8 @@ import { gunzipSync } from "node:zlib";
 export interface CsvTable {
   header: string[];
   rows: string[][];
+  /** The 1-based line number of each row (rows skip blank and malformed lines, so it is not index + 2). */
+  rowLines: number[];
   /** 1-based line numbers of rows whose field count did not match the header. */
   malformedLines: number[];
 }
@@ -18,12 +20,16 @@ export function parseCsv(text: string): CsvTable {
   const header = (records.shift() ?? []).map((h) => h.trim());
   const rows: string[][] = [];
   const malformedLines: number[] = [];
+  const rowLines: number[] = [];
   records.forEach((r, i) => {
     if (r.length === 1 && r[0].trim() === "") return; // blank line
     if (r.length !== header.length) malformedLines.push(i + 2);
-    else rows.push(r);
+    else {
+      rows.push(r);
+      rowLines.push(i + 2);
+    }
   });
-  return { header, rows, malformedLines };
+  return { header, rows, rowLines, malformedLines };
 }
 
 function parseQuoted(text: string): string[][] {

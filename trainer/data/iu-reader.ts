@@ -78,7 +78,7 @@ function readLabels(path: string, skips: SkipCounter): Map<string, LabelVector> 
       if (x !== "0" && x !== "1") ok = false;
       else if (x === "1") v[CHEXPERT_LABELS.indexOf(target)] = 1;
     });
-    if (!ok || !/^CXR\d+$/.test(r[key].trim())) skips.skip(`labels:${i + 2}`, "malformed_row");
+    if (!ok || !/^CXR\d+$/.test(r[key].trim())) skips.skip(`labels:${t.rowLines[i]}`, "malformed_row");
     else out.set(r[key].trim(), v);
   });
   return out;

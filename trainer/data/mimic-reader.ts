@@ -90,7 +90,7 @@ export async function loadMimic(opts: LoadOptions): Promise<Dataset> {
   splitT.rows.forEach((r, i) => {
     const split = SPLITS[r[sSplit].trim()];
     if (!isId(r[sStudy]) || !isId(r[sSubject]) || !split || r[sDicom].trim() === "") {
-      skips.skip(`${MIMIC_TABLES.split}:${i + 2}`, "malformed_row");
+      skips.skip(`${MIMIC_TABLES.split}:${splitT.rowLines[i]}`, "malformed_row");
       return;
     }
     studySplit.set(r[sStudy].trim(), { split, subjectId: r[sSubject].trim() });
@@ -104,7 +104,7 @@ export async function loadMimic(opts: LoadOptions): Promise<Dataset> {
   const studyImages = new Map<string, Image[]>();
   metaT.rows.forEach((r, i) => {
     if (!isId(r[mStudy]) || r[mDicom].trim() === "") {
-      skips.skip(`${MIMIC_TABLES.metadata}:${i + 2}`, "malformed_row");
+      skips.skip(`${MIMIC_TABLES.metadata}:${metaT.rowLines[i]}`, "malformed_row");
       return;
     }
     const list = studyImages.get(r[mStudy].trim()) ?? [];
@@ -124,11 +124,14 @@ export async function loadMimic(opts: LoadOptions): Promise<Dataset> {
 
   const examples: Example[] = [];
   const seen = new Set<string>();
+  const malformedStudies = new Set<string>();
   for (let i = 0; i < chexT.rows.length; i++) {
     const r = chexT.rows[i];
     const labels = cLabels.map((c) => labelValue(r[c]));
     if (!isId(r[cStudy]) || !isId(r[cSubject]) || labels.some((v) => v === undefined)) {
-      skips.skip(`${MIMIC_TABLES.chexpert}:${i + 2}`, "malformed_row");
+      skips.skip(`${MIMIC_TABLES.chexpert}:${chexT.rowLines[i]}`, "malformed_row");
+      // Counted once: a study whose labels row is malformed is not also "no_labels".
+      if (isId(r[cStudy])) malformedStudies.add(r[cStudy].trim());
       continue;
     }
     const studyId = r[cStudy].trim();
@@ -189,6 +192,7 @@ export async function loadMimic(opts: LoadOptions): Promise<Dataset> {
     });
   }
   // Studies in the split without a labels row (MIMIC-CXR-JPG has a few): counted, not loaded.
-  for (const studyId of studySplit.keys()) if (!seen.has(studyId)) skips.skip(`s${studyId}`, "no_labels");
+  for (const studyId of studySplit.keys())
+    if (!seen.has(studyId) && !malformedStudies.has(studyId)) skips.skip(`s${studyId}`, "no_labels");
   return { format: opts.format, root, examples, skipped: skips.counts, skippedIds: skips.ids };
 }
