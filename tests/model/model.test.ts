@@ -158,6 +158,26 @@ describe("NF4 float-copy budget (quantization.cacheDequantizedMiB)", () => {
   });
 });
 
+describe("image tokens", () => {
+  it("a prompt row with too few or too many image tokens is refused, naming the row", async () => {
+    expect(await tf.setBackend("cpu")).toBe(true);
+    const m = await tiny();
+    const pixels = tf.randomNormal([2, m.imageSize, m.imageSize, 3], 0, 1, "float32", 5) as tf.Tensor4D;
+    const report = m.tokenizer.encode(CORPUS[0]);
+    const row = (n: number) => [...buildPrompt(m.tokenizer, { numImageTokens: n }), ...report];
+    const good = row(m.numImageTokens);
+    for (const n of [m.numImageTokens - 1, m.numImageTokens + 1]) {
+      const bad = row(n);
+      const len = Math.max(good.length, bad.length);
+      const padTo = (r: number[]) => [...r, ...Array(len - r.length).fill(m.tokenizer.eosId)];
+      const inputIds = tf.tensor2d([...padTo(good), ...padTo(bad)], [2, len], "int32");
+      expect(() => m.forward({ pixels, inputIds }, { training: false })).toThrow(
+        new RegExp(`prompt row 1 holds ${n} image tokens .*the image gives ${m.numImageTokens} features`),
+      );
+    }
+  });
+});
+
 describe("checkpoint loading", () => {
   it("names missing, unexpected and mis-shaped tensors", async () => {
     const cfg = tinyConfig(50, 32);

@@ -465,6 +465,14 @@ export class LlavaModel {
     if (!imageEmbeds) return text as tf.Tensor3D;
     const N = imageEmbeds.shape[1];
     const isImage = tf.cast(tf.equal(inputIds, this.config.image_token_index), "float32"); // [B, T]
+    // Every row must hold exactly one image's features' worth of image tokens (transformers raises
+    // the same way): more would get zero features, fewer would drop some, both silently.
+    const perRow = tf.tidy(() => tf.sum(isImage, 1).dataSync());
+    const bad = Array.from(perRow).findIndex((n) => n !== N);
+    if (bad >= 0)
+      throw new Error(
+        `prompt row ${bad} holds ${perRow[bad]} image tokens (id ${this.config.image_token_index}); the image gives ${N} features`,
+      );
     // The k-th image token of a row takes the row's k-th image feature. A one-hot selection matrix
     // and a matmul do the placement, so the backward pass needs no scatter kernel.
     const ordinal = tf.cast(tf.sub(tf.cumsum(isImage, 1), 1), "int32"); // [B, T]
