@@ -58,7 +58,7 @@ export async function run(argv: string[]): Promise<number> {
   const { values } = parsed;
   let steps: number, batchSize: number, peak: number, seed: number, imageSize: number, studies: number;
   try {
-    steps = intFlag("steps", values.steps, 500);
+    steps = intFlag("steps", values.steps, 300);
     batchSize = intFlag("batch", values.batch, 8);
     peak = numFlag("lr", values.lr, 0.003, 0);
     seed = intFlag("seed", values.seed, 11, 0);
