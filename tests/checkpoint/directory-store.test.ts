@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { DirectoryStore } from "../../trainer/checkpoint/directory-store.js";
-import { checkpointKey, sha256Hex } from "../../trainer/checkpoint/store.js";
+import { CheckpointPartMissingError, checkpointKey, sha256Hex } from "../../trainer/checkpoint/store.js";
 
 describe("directory checkpoint store", () => {
   it("writes parts atomically with their sha256, reads them back, and prunes by key", async () => {
@@ -37,6 +37,20 @@ describe("directory checkpoint store", () => {
       store.put(checkpointKey(20), "trainer_state.json", new TextEncoder().encode("{}")),
     ).rejects.toThrow(/EEXIST|ENOTDIR/);
     expect(await readFile(good.uri, "utf8")).toBe('{"step":10}');
+  });
+
+  it("a part that is gone is told apart from a read that failed (only the first falls back on restore)", async () => {
+    const root = await mkdtemp(join(tmpdir(), "radfleet-ckpt-"));
+    const store = new DirectoryStore(root);
+    const part = await store.put(checkpointKey(8), "optimizer.safetensors", new Uint8Array([1, 2, 3]));
+    await store.remove(checkpointKey(8));
+    const gone = await store.get(part.uri).catch((e: unknown) => e);
+    expect(gone).toBeInstanceOf(CheckpointPartMissingError);
+    expect((gone as Error).message).toContain(part.uri);
+    // Not readable, but there: a directory where the part should be (EISDIR).
+    const failed = await store.get(root).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(Error);
+    expect(failed).not.toBeInstanceOf(CheckpointPartMissingError);
   });
 
   it("orders checkpoint keys by step", () => {

@@ -3,7 +3,7 @@
 // state or the complete new part, never a torn file.
 import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { sha256Hex, type CheckpointStore, type StoredPart } from "./store.js";
+import { CheckpointPartMissingError, sha256Hex, type CheckpointStore, type StoredPart } from "./store.js";
 
 async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, "r");
@@ -46,7 +46,12 @@ export class DirectoryStore implements CheckpointStore {
   }
 
   async get(uri: string): Promise<Uint8Array> {
-    return new Uint8Array(await readFile(uri));
+    try {
+      return new Uint8Array(await readFile(uri));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new CheckpointPartMissingError(uri);
+      throw err;
+    }
   }
 
   async remove(key: string): Promise<void> {

@@ -3,7 +3,7 @@
 // acking), which is what makes reporting the part to the coordinator safe.
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Objm, type ObjectStore } from "@nats-io/obj";
-import { sha256Hex, type CheckpointStore, type StoredPart } from "./store.js";
+import { CheckpointPartMissingError, sha256Hex, type CheckpointStore, type StoredPart } from "./store.js";
 
 export interface NatsStoreOptions {
   url: string;
@@ -62,7 +62,7 @@ export class NatsObjectStore implements CheckpointStore {
     const prefix = `${SCHEME}${this.opts.bucket}/`;
     if (!uri.startsWith(prefix)) throw new Error(`checkpoint part ${uri}: not in ${prefix}`);
     const data = await this.os.getBlob(uri.slice(prefix.length));
-    if (!data) throw new Error(`checkpoint part ${uri}: no such object`);
+    if (!data) throw new CheckpointPartMissingError(uri);
     return data;
   }
 

@@ -43,3 +43,14 @@ export class CheckpointCorruptError extends Error {
     this.name = "CheckpointCorruptError";
   }
 }
+
+/**
+ * A part the store does not hold (deleted, never written). Unlike a failed read, this will not go
+ * away by trying again, so a restore falls back to an older checkpoint.
+ */
+export class CheckpointPartMissingError extends Error {
+  constructor(readonly uri: string) {
+    super(`checkpoint part ${uri}: not in the store`);
+    this.name = "CheckpointPartMissingError";
+  }
+}

@@ -19,7 +19,12 @@ import { countParameters, type VlmModel } from "../model/index.js";
 import { buildRunModel, RunSetupError } from "./run-model.js";
 import { ReportGenerator } from "./report-generator.js";
 import { evaluate, headline, writeEvalReport, type EvalRecord } from "../eval/index.js";
-import { CheckpointCorruptError, checkpointKey, type CheckpointStore } from "../checkpoint/store.js";
+import {
+  CheckpointCorruptError,
+  CheckpointPartMissingError,
+  checkpointKey,
+  type CheckpointStore,
+} from "../checkpoint/store.js";
 import { decodeCheckpoint, encodeCheckpoint, type TrainerState } from "../checkpoint/checkpoint.js";
 import type { Coordination, GenerationInfo, CheckpointRef } from "./coordination.js";
 import { encodeExample, labelTargets, makeBatch, type TrainBatch } from "./batch.js";
@@ -273,7 +278,7 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
     }
   }
 
-  async function restore(ref: CheckpointRef | null): Promise<RunState> {
+  async function restore(ref: CheckpointRef | null, atMost = Infinity): Promise<RunState> {
     if (!ref) {
       params.write(initialParams);
       return freshState();
@@ -282,11 +287,20 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
     const candidates = [
       ref,
       ...(await ctx.coordination.committedCheckpoints()).filter((c) => c.step < ref.step),
-    ];
+    ].filter((c) => c.step <= atMost);
     for (const c of candidates) {
+      const parts = new Map<string, Uint8Array>();
       try {
-        const parts = new Map<string, Uint8Array>();
         for (const p of c.parts) parts.set(p.name, await ctx.store.get(p.uri));
+      } catch (err) {
+        // A part that is gone falls back like a corrupt one. Any other failed read (the store is
+        // unreachable for a moment) must not: ranks falling back on their own would resume from
+        // different steps. The trainer fails and its restart reads again.
+        if (!(err instanceof CheckpointPartMissingError)) throw err;
+        log.warn("checkpoint_unusable", { step: c.step, err });
+        continue;
+      }
+      try {
         const ck = decodeCheckpoint(c, parts);
         model.loadAdapterTensors(ck.adapter);
         if (params.checksum() !== ck.state.paramsSha256) {
@@ -629,7 +643,21 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
         signal: g.signal,
         registry: ctx.registry,
       });
-      const state = await restore(g.resumeFrom);
+      let state = await restore(g.resumeFrom);
+      // Every rank must resume from the same step. They read the same bytes, so they agree unless
+      // one fell back alone (a part it could not find); then all take the oldest step restored.
+      const restored = (await collective.allGather(new TextEncoder().encode(String(state.step)))).map((b) =>
+        Number(new TextDecoder().decode(b)),
+      );
+      const agreed = Math.min(...restored);
+      if (restored.some((s) => s !== agreed)) {
+        glog.warn("checkpoint_restore_disagreed", { restored, agreed });
+        if (state.step !== agreed) state = await restore(g.resumeFrom, agreed);
+        if (state.step !== agreed)
+          throw new TrainingFailure(
+            `ranks restored steps ${restored.join(", ")}; step ${agreed} is not readable here`,
+          );
+      }
       const sampler = new ShardedSampler({
         datasetSize: trainSet.length,
         seed: spec.training.seed,
