@@ -233,9 +233,19 @@ export async function run(argv: string[]): Promise<number> {
     });
     await launcher.start(ac.signal);
 
-    // Progress: what rank 0 reports to the coordinator, shown live and appended to progress.jsonl.
+    // Progress: what rank 0 reports to the coordinator, every report appended to progress.jsonl as
+    // it arrives (a step is one line, even when steps are quicker than the display's refresh).
     let lastStep = -1;
     let lastEval: string | undefined;
+    coordinator.run.onProgress((p) => {
+      if (p.step === lastStep) return;
+      lastStep = p.step;
+      appendFileSync(
+        join(runDir, "progress.jsonl"),
+        JSON.stringify({ ...p, generation: coordinator.run.generation, restarts: launcher.restartCount }) +
+          "\n",
+      );
+    });
     const pollOnce = () => {
       const p = coordinator.run.progress().sort((a, b) => b.atUnixMs - a.atUnixMs)[0];
       const ckpt = coordinator.run.latestCheckpoint();
@@ -259,20 +269,12 @@ export async function run(argv: string[]): Promise<number> {
           phase: p?.phase ?? "starting",
         });
       }
-      if (p && p.step !== lastStep) {
-        lastStep = p.step;
-        appendFileSync(
-          join(runDir, "progress.jsonl"),
-          JSON.stringify({ ...p, generation: coordinator.run.generation, restarts: launcher.restartCount }) +
-            "\n",
-        );
-      }
     };
     const poll = setInterval(pollOnce, 500);
 
     const result = await launcher.done;
     clearInterval(poll);
-    pollOnce(); // the last report, which may have arrived after the last tick
+    pollOnce(); // the display's last state
     await metrics.close();
     await coordinator.close();
 

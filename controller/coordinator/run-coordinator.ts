@@ -673,6 +673,7 @@ export class RunCoordinator {
     this.checkWorkerId(p.workerId);
     const snap = { ...p, atUnixMs: Date.now() };
     this.progressByWorker.set(p.workerId, snap);
+    for (const l of this.progressListeners) l(snap);
     const rank = this.current?.byId.get(p.workerId)?.rank;
     if (rank === 0) this.publish("progress", { ...snap });
     if (Object.keys(p.evaluation).length > 0) {
@@ -690,6 +691,14 @@ export class RunCoordinator {
   }
 
   /** Calls `listener` whenever a worker leaves the run (done, stopped or failed). */
+  /** Called with every progress report, as it arrives. */
+  onProgress(listener: (p: ProgressSnapshot) => void): () => void {
+    this.progressListeners.add(listener);
+    return () => this.progressListeners.delete(listener);
+  }
+
+  private readonly progressListeners = new Set<(p: ProgressSnapshot) => void>();
+
   onLeave(listener: (workerId: string, reason: string, message: string) => void): () => void {
     this.leaveListeners.add(listener);
     return () => this.leaveListeners.delete(listener);

@@ -28,7 +28,8 @@ describe("radfleet run, two workers", () => {
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/fully accurate/);
     const p = await progress(cleanDir);
-    expect(p.at(-1)!.step).toBe(16);
+    // Every step has its line, in order, however quick the steps.
+    expect(p.map((x) => x.step)).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
     expect(p.at(-1)!.loss).toBeLessThan(p[0].loss);
     // Retention keeps the last two committed checkpoints (steps 12 and 16).
     expect((await readdir(join(cleanDir, "checkpoints"))).sort()).toEqual([
