@@ -9,7 +9,7 @@ import {
   tinyConfig,
   type VlmModel,
 } from "../../trainer/model/index.js";
-import { generateGreedy } from "../../trainer/model/generate.js";
+import { generateBeam, generateGreedy } from "../../trainer/model/generate.js";
 
 const CORPUS = [
   "The heart size is normal.",
@@ -105,6 +105,8 @@ describe("generation", () => {
     expect(cached).toEqual(uncached);
     expect(cached[0].length).toBeGreaterThan(0);
     expect(await m.generate(pixels, [prompt, prompt], { ...o, numBeams: 1 })).toEqual(cached);
+    // The beam algorithm itself, with one beam, keeps greedy's choices and stops where it stops.
+    expect(generateBeam(m.net, pixels, [prompt, prompt], { ...o, numBeams: 1 })).toEqual(cached);
     const b3 = await m.generate(pixels, [prompt, prompt], { ...o, numBeams: 3 });
     const b3nc = await m.generate(pixels, [prompt, prompt], { ...o, numBeams: 3, useCache: false });
     expect(b3).toEqual(b3nc);

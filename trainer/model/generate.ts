@@ -162,8 +162,9 @@ export function generateBeam(
   prompts: number[][],
   o: GenerateOptions,
 ): number[][] {
+  // Width 1 runs the beam algorithm too (callers route it to generateGreedy, which is cheaper);
+  // that both agree is what tests check the beam bookkeeping against.
   const width = o.numBeams ?? 1;
-  if (width === 1) return generateGreedy(model, pixels, prompts, o);
   const stop = new Set(o.stopTokenIds ?? []);
   const results: number[][] = [];
   for (let p = 0; p < prompts.length; p++) {
