@@ -322,32 +322,43 @@ export class RunCoordinator {
     }
   }
 
+  /**
+   * Every open session must heartbeat, not only the current generation's members: a worker that
+   * froze while waiting to join would otherwise be placed in the next generation and take it down.
+   */
   private checkHeartbeats(): void {
     const g = this.current;
-    if (!g) return;
     const now = Date.now();
-    for (const m of g.members) {
-      const s = this.sessions.get(m.workerId);
-      if (s && now - s.lastHeartbeatMs > this.options.heartbeatTimeoutMs) {
-        this.metrics.failuresDetected.inc({ run: this.runId, cause: "heartbeat_missed" });
-        this.log.warn("worker_lost", {
-          workerId: m.workerId,
-          generation: g.number,
-          cause: "heartbeat_missed",
-        });
-        this.publish("worker_lost", {
-          workerId: m.workerId,
-          generation: g.number,
-          cause: "heartbeat_missed",
-        });
-        this.sessions.delete(m.workerId);
-        this.metrics.workersAlive.set({ run: this.runId }, this.sessions.size);
-        s.sink.close(
-          Status.DEADLINE_EXCEEDED,
-          `no heartbeat from worker ${m.workerId} for ${now - s.lastHeartbeatMs} ms ` +
-            `(timeout ${this.options.heartbeatTimeoutMs} ms); rejoin`,
+    for (const [workerId, s] of this.sessions) {
+      const silentMs = now - s.lastHeartbeatMs;
+      if (silentMs <= this.options.heartbeatTimeoutMs) continue;
+      const member = g?.byId.has(workerId) ?? false;
+      this.metrics.failuresDetected.inc({ run: this.runId, cause: "heartbeat_missed" });
+      this.log.warn("worker_lost", {
+        workerId,
+        generation: g?.number ?? null,
+        member,
+        cause: "heartbeat_missed",
+      });
+      this.publish("worker_lost", { workerId, generation: g?.number ?? null, cause: "heartbeat_missed" });
+      this.sessions.delete(workerId);
+      this.metrics.workersAlive.set({ run: this.runId }, this.sessions.size);
+      s.sink.close(
+        Status.DEADLINE_EXCEEDED,
+        `no heartbeat from worker ${workerId} for ${silentMs} ms ` +
+          `(timeout ${this.options.heartbeatTimeoutMs} ms); rejoin`,
+      );
+      const w = this.waiting.get(workerId);
+      if (w)
+        this.dropWaiter(
+          w,
+          new Refusal(
+            Status.ABORTED,
+            `worker ${workerId}: no heartbeat for ${silentMs} ms while joining; rejoin`,
+          ),
         );
-        this.endGeneration("heartbeat_missed", m.workerId);
+      if (member) {
+        this.endGeneration("heartbeat_missed", workerId);
         return;
       }
     }

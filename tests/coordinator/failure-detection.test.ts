@@ -113,6 +113,44 @@ describe("failure detection", () => {
     }
   });
 
+  it("a worker frozen while waiting to join is dropped, so the next generation forms without it", async () => {
+    coord = await startCoordinator({
+      runId: "frozen-waiter",
+      token: TOKEN,
+      minWorkers: 3,
+      maxWorkers: 3,
+      lastCallMs: 100,
+      heartbeatIntervalMs: 200,
+      heartbeatTimeoutMs: 3_000,
+      address: "127.0.0.1:0",
+      logger: silentLogger,
+    });
+    const c = coord;
+    const frozen = spawnWorker(c.address, "frozen-waiter", "proc3");
+    frozen.placed.catch(() => {}); // it never gets placed
+    await waitFor("proc3's session", async () => c.run.aliveWorkers().includes("proc3"));
+    // Let its join arrive (it waits: min is 3), then freeze the process.
+    await new Promise((r) => setTimeout(r, 500));
+    frozen.child.kill("SIGSTOP");
+    try {
+      await waitFor("proc3 dropped", async () => !c.run.aliveWorkers().includes("proc3"), 15_000);
+      expect(
+        await c.server.registry.getSingleMetricAsString("radfleet_coordinator_failures_detected_total"),
+      ).toMatch(/cause="heartbeat_missed"[^\n]* 1/);
+      clients = await connectWorkers(c.address, "frozen-waiter", ids(3));
+      const gs = await Promise.all(clients.map((cl) => cl.join({ timeoutMs: 20_000 })));
+      expect(gs[0].worldSize).toBe(3);
+      expect(
+        c.run
+          .members()
+          .map((m) => m.workerId)
+          .sort(),
+      ).toEqual(["w0", "w1", "w2"]);
+    } finally {
+      frozen.child.kill("SIGKILL");
+    }
+  }, 40_000);
+
   it("a worker process frozen for 16 s keeps its place while the heartbeat timeout allows it (keepalive is not stricter)", async () => {
     // Keepalive must not be stricter than the heartbeat timeout: with the old 10 s ping / 5 s
     // timeout the coordinator dropped the connection of a worker busy in a long step.
