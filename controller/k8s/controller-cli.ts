@@ -22,6 +22,7 @@ options:
   --resync SECONDS           full resync period (default 30)
   --terminating-grace SECONDS  force-replace pods stuck Terminating this long (default 120)
   --identity ID              leader identity (default: hostname-pid)
+  --default-nats-url URL     NATS (with JetStream) for runs whose spec.nats.url is unset
   --transport T              client-node | rest | auto: how to talk to the API server (default
                              $RADFLEET_KUBE_TRANSPORT, else client-node; auto: client-node if it
                              can run on this Node, else rest)
@@ -42,6 +43,7 @@ export async function run(argv: string[]): Promise<number> {
       "terminating-grace": { type: "string" },
       identity: { type: "string" },
       transport: { type: "string" },
+      "default-nats-url": { type: "string" },
     },
     USAGE,
   );
@@ -97,6 +99,7 @@ export async function run(argv: string[]): Promise<number> {
       workers,
       resyncSeconds: resync,
       identity: v.identity,
+      defaultNatsUrl: v["default-nats-url"] || undefined,
       plan: { terminatingGraceSeconds: grace },
       leaderElection: leaderElect
         ? {

@@ -28,6 +28,8 @@ export interface ControllerOptions {
   plan?: PlanOptions;
   /** Server-side watch timeout (default 300 s, jittered). */
   watchTimeoutSeconds?: number;
+  /** NATS for runs whose spec names none (their pods, the coordinator's events, progress). */
+  defaultNatsUrl?: string;
 }
 
 export interface RunningController {
@@ -59,6 +61,7 @@ export async function startController(o: ControllerOptions, signal: AbortSignal)
     metrics: o.metrics,
     plan: o.plan,
     instance: identity,
+    defaultNatsUrl: o.defaultNatsUrl,
   });
 
   const elector = o.leaderElection

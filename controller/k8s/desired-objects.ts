@@ -199,6 +199,12 @@ export const kueueQueue = (spec: RunSpec): string | undefined =>
  * Kueue's convention is the queue label on the workload object itself; a TrainingRun labelled
  * `kueue.x-k8s.io/queue-name` and no `scheduling.queueName` gets that queue.
  */
+/** The controller's NATS (the chart's nats.url) for a run whose spec names none. */
+export function withDefaultNats(spec: RunSpec, defaultNatsUrl: string | undefined): RunSpec {
+  if (spec.nats.url || !defaultNatsUrl) return spec;
+  return { ...spec, nats: { ...spec.nats, url: defaultNatsUrl } };
+}
+
 export function withRunQueueLabel(run: TrainingRunObject, spec: RunSpec): RunSpec {
   const label = run.metadata.labels?.[KUEUE_QUEUE_LABEL];
   if (!label || spec.scheduling.queueName !== undefined || usesVolcano(spec)) return spec;

@@ -20,6 +20,7 @@ export {
   defersScheduling,
   kueueQueue,
   usesVolcano,
+  withDefaultNats,
   withRunQueueLabel,
   ownerReference,
   type PodTemplateOptions,

@@ -12,6 +12,7 @@ import {
   desiredSecret,
   desiredService,
   usesVolcano,
+  withDefaultNats,
   withRunQueueLabel,
 } from "./desired-objects.js";
 import type { ControllerMetrics } from "./controller-metrics.js";
@@ -37,6 +38,8 @@ export interface ReconcilerDeps {
   /** Identifies this controller replica on Events. */
   instance?: string;
   now?: () => number;
+  /** NATS for runs whose spec names none (the chart's nats.url). */
+  defaultNatsUrl?: string;
 }
 
 export interface ReconcileResult {
@@ -119,7 +122,10 @@ export class Reconciler {
     }
     let spec: RunSpec;
     try {
-      spec = withRunQueueLabel(run, parseRunSpec(run.spec ?? {}).spec);
+      spec = withDefaultNats(
+        withRunQueueLabel(run, parseRunSpec(run.spec ?? {}).spec),
+        this.deps.defaultNatsUrl,
+      );
     } catch (err) {
       if (!(err instanceof SpecError)) throw err;
       await this.failInvalid(run, err.message);

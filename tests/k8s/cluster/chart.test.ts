@@ -62,6 +62,18 @@ describe("Helm chart", () => {
     );
     const plain = await exec(helm, ["template", "t", CHART, "--kube-version", K8S_VERSION]);
     expect(plain.stdout).not.toMatch(/kind: PrometheusRule/);
+    expect(plain.stdout).not.toMatch(/--default-nats-url/);
+    // The chart's nats.url reaches the controller, which gives it to runs that name no NATS.
+    const withNats = await exec(helm, [
+      "template",
+      "t",
+      CHART,
+      "--kube-version",
+      K8S_VERSION,
+      "--set",
+      "nats.url=nats://nats.infra:4222",
+    ]);
+    expect(withNats.stdout).toMatch(/- --default-nats-url=nats:\/\/nats\.infra:4222/);
   });
 
   it("alert rules pass promtool check rules", async () => {

@@ -5,12 +5,14 @@ import { parseRunSpec } from "../../../common/spec/index.js";
 import {
   LABEL_ROLE,
   backoffSeconds,
+  desiredConfigMap,
   desiredCoordinatorPod,
   desiredTrainerPod,
   formatDuration,
   planRun,
   type Observed,
   type TrainingRunObject,
+  withDefaultNats,
 } from "../../../controller/k8s/index.js";
 
 const T0 = Date.parse("2026-01-01T00:00:00Z");
@@ -157,6 +159,17 @@ describe("planRun", () => {
     expect(desiredCoordinatorPod(without, specOf(without), 0).spec!.containers[0].command).not.toContain(
       "--state-file",
     );
+  });
+
+  it("gives a run without spec.nats.url the controller's NATS (the chart's nats.url); a run's own wins", () => {
+    const bare = makeRun();
+    const spec = withDefaultNats(specOf(bare), "nats://nats.infra:4222");
+    expect(spec.nats.url).toBe("nats://nats.infra:4222");
+    // The pods read the spec from the ConfigMap, so trainers and coordinator use it too.
+    expect(desiredConfigMap(bare, spec).data!["spec.yaml"]).toMatch(/url: nats:\/\/nats\.infra:4222/);
+    const own = makeRun({ nats: { url: "nats://mine:4222" } });
+    expect(withDefaultNats(specOf(own), "nats://nats.infra:4222").nats.url).toBe("nats://mine:4222");
+    expect(withDefaultNats(specOf(bare), undefined).nats.url).toBeUndefined();
   });
 
   it("defers to Kueue with queue and pod-group labels", () => {
