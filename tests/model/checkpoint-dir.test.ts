@@ -2,12 +2,24 @@
 // and base weights round-trip; the full-weights (trainBase) variant trains on wasm without gather gradients.
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
-import { copyFile, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SafetensorsFile, writeSafetensors, type TensorData } from "../../trainer/qlora/index.js";
-import { buildModel, buildPrompt, canonicalKey, type ModelSpec } from "../../trainer/model/index.js";
+import {
+  quantizeNf4,
+  SafetensorsFile,
+  writeSafetensors,
+  type TensorData,
+} from "../../trainer/qlora/index.js";
+import {
+  buildModel,
+  buildPrompt,
+  canonicalKey,
+  readCheckpointDir,
+  type ModelSpec,
+} from "../../trainer/model/index.js";
+import { quantizeOnLoad } from "../../trainer/model/llava.js";
 
 const FIXTURE = join(import.meta.dirname, "../fixtures/model/tiny-llava");
 let dir: string;
@@ -88,6 +100,39 @@ describe("loading a Hugging Face directory", () => {
     );
     await expect(buildModel(spec(p))).rejects.toThrow(
       /wrong shape: lm_head\.weight \(expected \[160, 64\], got \[10, 64\]\)/,
+    );
+  });
+
+  it("quantizes the targeted linears as it reads them: same NF4 bytes, no float copy kept", async () => {
+    const s = spec(FIXTURE);
+    const float = await readCheckpointDir(FIXTURE);
+    const quantized = await readCheckpointDir(FIXTURE, {
+      quantize: quantizeOnLoad({ quantization: s.quantization, lora: s.lora }),
+    });
+    const nf4 = [...quantized.weights].filter(([, w]) => w.nf4);
+    // Exactly the targeted projections (the model applies LoRA to them in the tower too).
+    const targeted = [...float.weights.keys()].filter((n) => /\.(q_proj|v_proj|down_proj)\.weight$/.test(n));
+    expect(targeted.length).toBeGreaterThan(0);
+    expect(nf4.map(([n]) => n).sort()).toEqual(targeted.sort());
+    for (const [name, w] of nf4) {
+      expect(w.data.length).toBe(0);
+      const f = float.weights.get(name)!;
+      const expected = quantizeNf4(f.data, f.shape, { blockSize: 64, doubleQuant: true });
+      expect(Buffer.from(w.nf4!.packed).equals(Buffer.from(expected.packed))).toBe(true);
+      expect(Array.from(w.nf4!.absmax)).toEqual(Array.from(expected.absmax));
+    }
+    expect(quantized.weights.size).toBe(float.weights.size);
+  });
+
+  it("refuses an index that names a shard outside the directory", async () => {
+    const p = await variant("escaping-index", (ts) => ts);
+    const names = (await SafetensorsFile.open(join(p, "model.safetensors"))).keys();
+    await writeFile(
+      join(p, "model.safetensors.index.json"),
+      JSON.stringify({ weight_map: Object.fromEntries(names.map((n) => [n, "../model.safetensors"])) }),
+    );
+    await expect(buildModel(spec(p))).rejects.toThrow(
+      /expected a \.safetensors file name in the same directory/,
     );
   });
 

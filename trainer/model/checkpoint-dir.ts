@@ -4,7 +4,15 @@
 // read (both LLaVA layouts); on write the layout transformers itself saves is used.
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { NF4_CODEBOOK, SafetensorsFile, writeSafetensors, type Nf4Tensor } from "../qlora/index.js";
+import {
+  INDEX_FILE,
+  SINGLE_FILE,
+  ShardedCheckpoint,
+  loadQuantizedLinear,
+  quantizeNf4,
+  writeSafetensors,
+  type Nf4QuantizeOptions,
+} from "../qlora/index.js";
 import { writeFileAtomic } from "../checkpoint/directory-store.js";
 import { parseModelConfig, type ModelConfig } from "./config.js";
 import {
@@ -31,59 +39,16 @@ const BNB_STATE = /\.quant_state\.bitsandbytes__nf4$/;
 const BNB_PART =
   /^(.*\.weight)\.(absmax|quant_map|nested_absmax|nested_quant_map|quant_state\.bitsandbytes__(?:nf4|fp4))$/;
 
-/**
- * One NF4 weight as bitsandbytes saves it (QuantState.as_dict(packed=True)): packed codes [n/2, 1]
- * (first element in the high nibble), absmax per block (float32, or 8-bit codes when double
- * quantized: nested_quant_map[code] · nested_absmax[block / nested_blocksize] + nested_offset),
- * and a JSON header with quant_type, blocksize, shape, nested_blocksize, nested_offset.
- */
-async function readBnbNf4(file: SafetensorsFile, key: string, path: string): Promise<Nf4Tensor> {
-  const where = `${path}: ${key}`;
-  const header = JSON.parse(
-    Buffer.from(await file.readRaw(`${key}.quant_state.bitsandbytes__nf4`)).toString("utf8"),
-  ) as {
-    quant_type?: string;
-    blocksize?: number;
-    shape?: number[];
-    nested_blocksize?: number;
-    nested_offset?: number;
-  };
-  if (header.quant_type !== "nf4")
-    throw new Error(`${where}: quant_type ${JSON.stringify(header.quant_type)}, radfleet reads nf4 only`);
-  const shape = header.shape ?? [];
-  const blockSize = header.blocksize ?? 64;
-  const n = shape.reduce((a, b) => a * b, 1);
-  const packed = await file.readRaw(key);
-  if (file.info(key).dtype !== "U8" || packed.length !== Math.ceil(n / 2)) {
-    throw new Error(
-      `${where}: expected ${Math.ceil(n / 2)} packed uint8 codes for shape [${shape.join(", ")}], got ${packed.length} ${file.info(key).dtype}`,
-    );
-  }
-  const quantMap = await file.readFloat32(`${key}.quant_map`);
-  if (quantMap.length !== 16 || quantMap.some((v, i) => Math.abs(v - NF4_CODEBOOK[i]) > 1e-6)) {
-    throw new Error(`${where}.quant_map is not the NF4 codebook`);
-  }
-  const blocks = Math.ceil(n / blockSize);
-  let absmax: Float32Array;
-  const absmaxInfo = file.info(`${key}.absmax`);
-  if (absmaxInfo.dtype === "U8") {
-    const code = await file.readRaw(`${key}.absmax`);
-    const absmax2 = await file.readFloat32(`${key}.nested_absmax`);
-    const map = await file.readFloat32(`${key}.nested_quant_map`);
-    const bs2 = header.nested_blocksize ?? 256;
-    const offset = Math.fround(header.nested_offset ?? 0);
-    absmax = new Float32Array(blocks);
-    for (let i = 0; i < blocks; i++)
-      absmax[i] = Math.fround(Math.fround(map[code[i]] * absmax2[Math.floor(i / bs2)]) + offset);
-    return { shape, blockSize, packed, absmax, doubleQuant: { code, absmax2, offset, blockSize2: bs2 } };
-  }
-  absmax = await file.readFloat32(`${key}.absmax`);
-  if (absmax.length !== blocks)
-    throw new Error(`${where}.absmax: expected ${blocks} values, got ${absmax.length}`);
-  return { shape, blockSize, packed, absmax };
+export interface ReadOptions {
+  /**
+   * Which float weights to quantize to NF4 as they are read (by canonical name and shape), and how:
+   * each is held in float32 only until it is quantized, so loading a 7B base never holds the whole
+   * model in float32. Null or absent: kept as read.
+   */
+  quantize?: (name: string, shape: number[]) => Nf4QuantizeOptions | null;
 }
 
-export async function readCheckpointDir(dir: string): Promise<CheckpointDir> {
+export async function readCheckpointDir(dir: string, o: ReadOptions = {}): Promise<CheckpointDir> {
   const configPath = join(dir, "config.json");
   if (!(await pathExists(configPath)))
     throw new Error(`${dir}: no config.json; expected a Hugging Face model directory`);
@@ -104,27 +69,22 @@ export async function readCheckpointDir(dir: string): Promise<CheckpointDir> {
     const normalization = parsePreprocessorConfig(json, config.vision_config.num_channels, prePath);
     preprocessor = { normalization, json: json as Record<string, unknown> };
   }
-  let files: string[];
-  const indexPath = join(dir, "model.safetensors.index.json");
-  if (await pathExists(indexPath)) {
-    const index = JSON.parse(await readFile(indexPath, "utf8")) as { weight_map?: Record<string, string> };
-    if (!index.weight_map) throw new Error(`${indexPath}: expected a weight_map object`);
-    files = [...new Set(Object.values(index.weight_map))].sort();
-  } else if (await pathExists(join(dir, "model.safetensors"))) {
-    files = ["model.safetensors"];
-  } else {
+  if (!(await pathExists(join(dir, INDEX_FILE))) && !(await pathExists(join(dir, SINGLE_FILE))))
     throw new Error(
-      `${dir}: neither model.safetensors nor model.safetensors.index.json; convert .bin checkpoints to safetensors first`,
+      `${dir}: neither ${SINGLE_FILE} nor ${INDEX_FILE}; convert .bin checkpoints to safetensors first`,
     );
-  }
+  // Headers only; tensors are read one at a time (the index and the shards' headers are checked
+  // against each other, and shards must sit in this directory).
+  const ck = await ShardedCheckpoint.open(dir);
   const weights: WeightMap = new Map();
-  for (const f of files) {
-    const path = join(dir, f);
-    const file = await SafetensorsFile.open(path);
-    try {
-      const keys = file.keys();
+  try {
+    for (const shard of ck.shards) {
+      const path = join(dir, shard);
+      const keys = ck.shard(shard).keys();
       const bnbState = new Set(keys.filter((k) => BNB_STATE.test(k)).map((k) => k.replace(BNB_STATE, "")));
       for (const key of keys) {
+        // transformers loads what the index lists, each from the shard it names.
+        if (!ck.has(key) || ck.shardOf(key) !== shard) continue;
         const base = BNB_PART.exec(key)?.[1];
         if (base !== undefined && bnbState.has(base)) continue; // read with its weight below
         const name = canonicalKey(key);
@@ -133,19 +93,26 @@ export async function readCheckpointDir(dir: string): Promise<CheckpointDir> {
         if (weights.has(name))
           throw new Error(`${path}: ${key} maps to ${name}, which another key already provided`);
         if (bnbState.has(key)) {
-          const nf4 = await readBnbNf4(file, key, path);
+          // Already 4-bit (radfleet quantize, or transformers with bitsandbytes): kept as stored.
+          const nf4 = (await loadQuantizedLinear(ck, key))!;
           weights.set(name, { shape: nf4.shape, data: new Float32Array(0), nf4, sourceKey: key });
-        } else {
+          continue;
+        }
+        const shape = ck.info(key).shape;
+        const data = await ck.readFloat32(key);
+        const q = o.quantize?.(name, shape) ?? null;
+        if (q)
           weights.set(name, {
-            shape: file.info(key).shape,
-            data: await file.readFloat32(key),
+            shape,
+            data: new Float32Array(0),
+            nf4: quantizeNf4(data, shape, q),
             sourceKey: key,
           });
-        }
+        else weights.set(name, { shape, data, sourceKey: key });
       }
-    } finally {
-      await file.close();
     }
+  } finally {
+    await ck.close();
   }
   const tokPath = join(dir, "tokenizer.json");
   const tokenizerJson = (await pathExists(tokPath))

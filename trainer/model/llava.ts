@@ -644,6 +644,23 @@ function repeatKv(x: tf.Tensor, rep: number): tf.Tensor {
   return tf.concat(heads, 1);
 }
 
+/**
+ * The float weights LlavaModel would quantize to NF4 (targeted linears of a frozen base), for
+ * readCheckpointDir to quantize as it reads them instead of holding the float model first.
+ */
+export function quantizeOnLoad(
+  opts: Pick<BuildOptions, "quantization" | "lora" | "trainBase">,
+): (name: string, shape: number[]) => { blockSize: number; doubleQuant: boolean } | null {
+  return (name, shape) =>
+    opts.trainBase !== true &&
+    opts.quantization.type === "nf4" &&
+    shape.length === 2 &&
+    isLinearWeight(name) &&
+    opts.lora.targetModules.includes(lastName(name.slice(0, -".weight".length)))
+      ? { blockSize: opts.quantization.blockSize, doubleQuant: opts.quantization.doubleQuant }
+      : null;
+}
+
 function isLinearWeight(name: string): boolean {
   return /(_proj|\.fc[12]|linear_[12])\.weight$/.test(name);
 }

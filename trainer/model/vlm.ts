@@ -15,7 +15,7 @@ import { realConfig, tinyConfig, type ModelConfig } from "./config.js";
 import { readCheckpointDir, writeCheckpointDir } from "./checkpoint-dir.js";
 import { defaultNormalization, type ImageNormalization } from "./image-normalization.js";
 import { generateBeam, generateGreedy } from "./generate.js";
-import { LlavaModel, randomWeights } from "./llava.js";
+import { LlavaModel, quantizeOnLoad, randomWeights } from "./llava.js";
 import { DEFAULT_TINY_VOCABULARY } from "./tiny-vocabulary.js";
 import { buildWordLevelTokenizer, tokenizerFromJson, type Tokenizer } from "./tokenizer.js";
 
@@ -267,7 +267,7 @@ export async function buildModel(spec: ModelSpec): Promise<VlmModel> {
     trainBase: spec.trainBase === true,
   };
   if (spec.path) {
-    const dir = await readCheckpointDir(spec.path);
+    const dir = await readCheckpointDir(spec.path, { quantize: quantizeOnLoad(opts) });
     const imageNormalization =
       dir.preprocessor?.normalization ??
       defaultNormalization(spec.preset, dir.config.vision_config.num_channels);
