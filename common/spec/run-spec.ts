@@ -301,7 +301,12 @@ const resources = object({
 });
 
 const restartPolicy = object({
-  backoffLimit: int({ default: 3, min: 0, description: "Worker restarts before the run fails." }),
+  backoffLimit: int({
+    default: 3,
+    min: 0,
+    description:
+      "Worker restarts allowed over the whole run, all workers together (as a Kubernetes Job's backoffLimit), before the run fails.",
+  }),
   initialBackoffSeconds: num({ default: 1, min: 0 }),
   maxBackoffSeconds: num({ default: 60, min: 0 }),
 });
