@@ -1,6 +1,6 @@
 // One run's coordination state: rendezvous rounds closing into generations, member sessions and
 // failure detection, barriers, and the two-phase checkpoint commit. Transport-free: the gRPC
-// service (service.ts) authenticates calls and hands typed requests here; refusals are thrown as
+// service (server.ts) authenticates calls and hands typed requests here; refusals are thrown as
 // Refusal with the gRPC status the service should answer with.
 //
 // Rendezvous follows torch elastic's c10d dynamic rendezvous: a round closes when maxWorkers have
@@ -334,13 +334,10 @@ export class RunCoordinator {
       if (silentMs <= this.options.heartbeatTimeoutMs) continue;
       const member = g?.byId.has(workerId) ?? false;
       this.metrics.failuresDetected.inc({ run: this.runId, cause: "heartbeat_missed" });
-      this.log.warn("worker_lost", {
-        workerId,
-        generation: g?.number ?? null,
-        member,
-        cause: "heartbeat_missed",
-      });
-      this.publish("worker_lost", { workerId, generation: g?.number ?? null, cause: "heartbeat_missed" });
+      // Its generation: the running one if it was a member, none if it was waiting or between.
+      const generation = member ? g!.number : null;
+      this.log.warn("worker_lost", { workerId, generation, member, cause: "heartbeat_missed" });
+      this.publish("worker_lost", { workerId, generation, cause: "heartbeat_missed" });
       this.sessions.delete(workerId);
       this.metrics.workersAlive.set({ run: this.runId }, this.sessions.size);
       s.sink.close(
@@ -695,13 +692,14 @@ export class RunCoordinator {
         metrics: p.evaluation,
       });
     }
-    if (p.phase && p.phase !== this.phase && (rank === 0 || rank === undefined)) {
+    // The run's phase is rank 0's; a worker outside the generation (waiting, or left over from
+    // an ended one) does not set it.
+    if (p.phase && p.phase !== this.phase && rank === 0) {
       this.phase = p.phase;
       this.publish("run_phase", { phase: p.phase, step: p.step, message: p.message });
     }
   }
 
-  /** Calls `listener` whenever a worker leaves the run (done, stopped or failed). */
   /** Called with every progress report, as it arrives. */
   onProgress(listener: (p: ProgressSnapshot) => void): () => void {
     this.progressListeners.add(listener);
@@ -710,6 +708,7 @@ export class RunCoordinator {
 
   private readonly progressListeners = new Set<(p: ProgressSnapshot) => void>();
 
+  /** Calls `listener` whenever a worker leaves the run (done, stopped or failed). */
   onLeave(listener: (workerId: string, reason: string, message: string) => void): () => void {
     this.leaveListeners.add(listener);
     return () => this.leaveListeners.delete(listener);
@@ -747,8 +746,9 @@ export class RunCoordinator {
   /** Fails every waiting call and ends every session; the run state stays in KV for a successor. */
   close(): void {
     if (this.closed) return;
-    this.endGeneration("coordinator_shutdown");
+    // Closed first: ending the generation must not form the next one from the waiting workers.
     this.closed = true;
+    this.endGeneration("coordinator_shutdown");
     clearInterval(this.heartbeatTimer);
     if (this.lastCallTimer) clearTimeout(this.lastCallTimer);
     const err = new Refusal(Status.UNAVAILABLE, `coordinator of run ${this.runId} shut down; retry`);

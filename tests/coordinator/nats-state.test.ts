@@ -2,10 +2,11 @@
 // restarted mid-run resumes its generation counter and committed checkpoints from KV; NATS
 // stopped and started mid-run does not stop training, drops are counted, state catches up.
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger, silentLogger } from "../../common/log.js";
+import type { Registry } from "../../common/metrics.js";
 import {
   EVENTS_STREAM,
   STATE_BUCKET,
@@ -46,6 +47,33 @@ async function eventCounts(runId: string): Promise<Record<string, number>> {
     for (const [subj, n] of Object.entries(info.state.subjects ?? {})) out[subj.split(".").at(-1)!] = n;
     return out;
   });
+}
+
+type RunEvent = { type: string; runId: string } & Record<string, unknown>;
+
+/** Every event of the run in the stream, in publish order, read back with an ordered consumer. */
+async function runEvents(runId: string): Promise<RunEvent[]> {
+  const total = Object.values(await eventCounts(runId)).reduce((a, b) => a + b, 0);
+  if (total === 0) return [];
+  return withNats(async (nc) => {
+    const consumer = await jetstream(nc).consumers.get(EVENTS_STREAM, {
+      // A single subject (not an array): the test nats-server may predate 2.10's filter_subjects.
+      filter_subjects: `radfleet.runs.${runId}.events.>`,
+    });
+    const out: RunEvent[] = [];
+    const msgs = await consumer.fetch({ max_messages: total, expires: 5_000 });
+    for await (const m of msgs) {
+      out.push(m.json<RunEvent>());
+      if (out.length === total) break;
+    }
+    return out;
+  });
+}
+
+/** A histogram's _count from the coordinator's registry (0 when nothing was observed). */
+async function histogramCount(c: { server: { registry: Registry } }, name: string): Promise<number> {
+  const text = await c.server.registry.getSingleMetricAsString(name);
+  return Number(new RegExp(`^${name}_count(?:\\{[^}]*\\})? (\\d+)$`, "m").exec(text)?.[1] ?? 0);
 }
 
 async function kvState(
@@ -101,6 +129,68 @@ describe("NATS events and state", () => {
       const state = await kvState("events");
       expect(state?.generation).toBe(1);
       expect(state?.checkpoints.map((x) => x.step)).toEqual([5]);
+    } finally {
+      await closeAll(clients);
+      await c.close();
+    }
+  });
+
+  it("publishes run_phase on a phase change of rank 0, and worker_lost and generation_ended with the lost worker", async () => {
+    const c = await startCoordinator(options("lost"));
+    const clients = await connectWorkers(c.address, "lost", ids(2));
+    try {
+      const gens = await joinAll(clients);
+      const rank0 = clients[gens.findIndex((g) => g.rank === 0)];
+      const victim = clients[gens.findIndex((g) => g.rank === 1)];
+      await rank0.reportProgress({ step: 1, loss: 2, phase: "training", message: "warming up" });
+      // The same phase again is no change: no second event for it.
+      await rank0.reportProgress({ step: 2, loss: 1.9, phase: "training", message: "" });
+      await rank0.reportProgress({ step: 3, loss: 1.8, phase: "evaluating", message: "eval at step 3" });
+      await waitFor("run_phase events", async () => (await eventCounts("lost")).run_phase === 2);
+
+      // The victim's process goes away without Leave: its session stream closes.
+      await victim.close();
+      await ended(gens[clients.indexOf(rank0)]);
+      await waitFor("worker_lost and generation_ended", async () => {
+        const n = await eventCounts("lost");
+        return n.worker_lost === 1 && n.generation_ended === 1;
+      });
+
+      const events = await runEvents("lost");
+      const of = (type: string) => events.filter((e) => e.type === type);
+      expect(events.every((e) => e.runId === "lost")).toBe(true);
+      expect(of("run_phase")).toEqual([
+        expect.objectContaining({ phase: "training", step: 1, message: "warming up" }),
+        expect.objectContaining({ phase: "evaluating", step: 3, message: "eval at step 3" }),
+      ]);
+      expect(of("worker_lost")).toEqual([
+        expect.objectContaining({ workerId: victim.workerId, generation: 1, cause: "stream_closed" }),
+      ]);
+      expect(of("generation_ended")).toEqual([
+        expect.objectContaining({ generation: 1, reason: "worker_lost", workerId: victim.workerId }),
+      ]);
+      // The loss is reported before the generation it ended.
+      const types = events.map((e) => e.type);
+      expect(types.indexOf("worker_lost")).toBeLessThan(types.indexOf("generation_ended"));
+      expect(types.indexOf("generation_started")).toBeLessThan(types.indexOf("worker_lost"));
+    } finally {
+      await closeAll(clients);
+      await c.close();
+    }
+  });
+
+  it("observes the rendezvous and checkpoint commit durations in their histograms", async () => {
+    const c = await startCoordinator(options("histograms"));
+    const clients = await connectWorkers(c.address, "histograms", ids(2));
+    const rendezvous = "radfleet_coordinator_rendezvous_duration_seconds";
+    const commit = "radfleet_coordinator_checkpoint_commit_duration_seconds";
+    try {
+      expect(await histogramCount(c, rendezvous)).toBe(0);
+      await joinAll(clients);
+      expect(await histogramCount(c, rendezvous)).toBeGreaterThanOrEqual(1);
+      expect(await histogramCount(c, commit)).toBe(0);
+      await checkpoint(clients, 7);
+      expect(await histogramCount(c, commit)).toBeGreaterThanOrEqual(1);
     } finally {
       await closeAll(clients);
       await c.close();

@@ -1,5 +1,5 @@
 // Rendezvous on real gRPC over loopback: generations of 2..64 workers, min/max and last call, late
-// joiners, rejoin with the same id, stable ranks.
+// joiners, rejoin with the same id, stable ranks, the rendezvous duration histogram.
 import { afterEach, describe, expect, it } from "vitest";
 import { silentLogger } from "../../common/log.js";
 import { startCoordinator } from "../../controller/coordinator/index.js";
@@ -31,6 +31,17 @@ async function start(runId: string, o: { min: number; max: number; lastCallMs?: 
   return coord;
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const RENDEZVOUS_SECONDS = "radfleet_coordinator_rendezvous_duration_seconds";
+
+/** A histogram's _count and _sum from the coordinator's registry (0 when nothing was observed). */
+async function histogram(c: Started, name: string): Promise<{ count: number; sum: number }> {
+  const text = await c.server.registry.getSingleMetricAsString(name);
+  const value = (suffix: string) =>
+    Number(new RegExp(`^${name}_${suffix}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1] ?? 0);
+  return { count: value("count"), sum: value("sum") };
+}
+
 describe("rendezvous", () => {
   it.each([2, 5, 64])(
     "forms one generation of %i workers with ranks 0..N-1 and peers in rank order",
@@ -60,6 +71,49 @@ describe("rendezvous", () => {
     expect(c.run.generation).toBe(1);
   });
 
+  it("a worker joining inside the last-call window is placed in the same generation", async () => {
+    const c = await start("lastcall-window", { min: 2, max: 4, lastCallMs: 1_500 });
+    clients = await connectWorkers(c.address, "lastcall-window", ids(3));
+    const firstTwo = joinAll(clients.slice(0, 2));
+    await sleep(300);
+    // Min is reached, but the window is still open: no generation yet.
+    expect(c.run.generation).toBe(0);
+    const third = clients[2].join({ timeoutMs: 20_000 });
+    const gens = [...(await firstTwo), await third];
+    expect(gens.map((g) => g.generation)).toEqual([1, 1, 1]);
+    expect(gens.map((g) => g.worldSize)).toEqual([3, 3, 3]);
+    expect(gens.map((g) => g.rank).sort()).toEqual([0, 1, 2]);
+    expect(c.run.generation).toBe(1);
+  });
+
+  it("the generation closes no earlier than the last-call window after the latest join, and the rendezvous duration is observed", async () => {
+    const lastCallMs = 1_500;
+    const c = await start("lastcall-deadline", { min: 2, max: 4, lastCallMs });
+    clients = await connectWorkers(c.address, "lastcall-deadline", ids(3));
+    expect((await histogram(c, RENDEZVOUS_SECONDS)).count).toBe(0);
+    const placedAt: number[] = [];
+    const timedJoin = (cl: CoordinatorClient) =>
+      cl.join({ timeoutMs: 20_000 }).then((g) => {
+        placedAt.push(Date.now());
+        return g;
+      });
+    const firstTwo = clients.slice(0, 2).map(timedJoin);
+    // Past half the window: had the deadline not moved with the third join, the round would close
+    // about 700 ms after it, well below the bound checked here.
+    await sleep(800);
+    const lastJoinAt = Date.now();
+    const third = timedJoin(clients[2]);
+    const gens = await Promise.all([...firstTwo, third]);
+    expect(gens.map((g) => g.worldSize)).toEqual([3, 3, 3]);
+    expect(placedAt.length).toBe(3);
+    // Lower bound only (timers and machines are noisy); the server saw the join after lastJoinAt.
+    for (const t of placedAt) expect(t - lastJoinAt).toBeGreaterThanOrEqual(0.8 * lastCallMs);
+    const h = await histogram(c, RENDEZVOUS_SECONDS);
+    expect(h.count).toBe(1);
+    // From the round's first join until it closed: at least the 800 ms gap plus the window.
+    expect(h.sum).toBeGreaterThanOrEqual((0.8 * (800 + lastCallMs)) / 1000);
+  });
+
   it("a join beyond max waits for the next generation and gets in when a member leaves", async () => {
     const c = await start("maxwait", { min: 1, max: 2, lastCallMs: 100 });
     clients = await connectWorkers(c.address, "maxwait", ids(3));
@@ -82,6 +136,18 @@ describe("rendezvous", () => {
     expect(g2.generation).toBe(2);
     expect(g0.rank).toBe(first[0].rank);
     expect(g0.worldSize).toBe(2);
+  });
+
+  it("shutting down does not form a new generation from the workers waiting beyond max", async () => {
+    const c = await start("shutdown", { min: 2, max: 2, lastCallMs: 100 });
+    clients = await connectWorkers(c.address, "shutdown", ids(4));
+    await joinAll(clients.slice(0, 2));
+    for (const cl of clients.slice(2)) cl.join({ timeoutMs: 3_000 }).catch(() => {});
+    await sleep(300); // both wait: the generation is full
+    expect(c.run.generation).toBe(1);
+    c.run.close();
+    expect(c.run.generation).toBe(1);
+    expect(c.run.members()).toEqual([]);
   });
 
   it("a late joiner below max ends the running generation, and the old members keep their ranks", async () => {
