@@ -172,10 +172,15 @@ export async function run(argv: string[]): Promise<number> {
   const say = (s: string) => (values.quiet ? undefined : display.note(s));
   const ac = new AbortController();
   let interrupted = false;
+  let killNow = (): void => {};
   const onSigint = () => {
-    if (interrupted) return;
+    if (interrupted) {
+      say("stopping now: workers killed; the run resumes from its last committed checkpoint");
+      killNow();
+      return;
+    }
     interrupted = true;
-    say("stopping: the workers finish their step, write a final checkpoint and exit");
+    say("stopping: the workers finish their step, write a final checkpoint and exit (Ctrl-C again: at once)");
     ac.abort();
   };
   process.on("SIGINT", onSigint);
@@ -231,6 +236,7 @@ export async function run(argv: string[]): Promise<number> {
           );
       },
     });
+    killNow = () => launcher.killNow();
     await launcher.start(ac.signal);
 
     // Progress: what rank 0 reports to the coordinator, every report appended to progress.jsonl as

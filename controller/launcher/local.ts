@@ -29,7 +29,7 @@ export interface LocalLauncherOptions {
    * repeated non-finite losses): the launch fails at once instead of retrying.
    */
   permanentFailureCode?: number;
-  /** Time between SIGTERM and SIGKILL when stopping. */
+  /** Time between SIGTERM and SIGKILL when stopping. Default 60 s. */
   graceMs?: number;
   log: Logger;
   onEvent?: (e: LauncherEvent) => void;
@@ -146,6 +146,14 @@ export class LocalLauncher {
     this.finish({ ok: this.failReason === undefined, restarts: this.restarts, reason: this.failReason });
   }
 
+  /** Ends every worker at once (SIGKILL): a second Ctrl-C. Nothing after the last commit is kept. */
+  killNow(): void {
+    for (const s of this.slots) {
+      const c = s.child;
+      if (c && c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    }
+  }
+
   /** Stops every worker: SIGTERM, then SIGKILL after the grace period. */
   async stop(reason: string): Promise<LaunchResult> {
     if (!this.stopping) {
@@ -153,7 +161,8 @@ export class LocalLauncher {
       this.failReason = reason;
       for (const t of this.timers) clearTimeout(t);
       this.timers.clear();
-      const grace = this.o.graceMs ?? 20_000;
+      // As long as a Kubernetes pod gets: a worker may be mid-evaluation when told to stop.
+      const grace = this.o.graceMs ?? 60_000;
       for (const s of this.slots) {
         const c = s.child;
         if (!c || c.exitCode !== null || c.signalCode !== null) {

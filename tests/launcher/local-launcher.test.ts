@@ -73,6 +73,25 @@ describe("local launcher", () => {
   });
 });
 
+describe("local launcher: stopping a worker that ignores SIGTERM (busy in a long evaluation)", () => {
+  it("waits out the grace period; killNow (a second Ctrl-C) ends it at once", async () => {
+    const events: LauncherEvent[] = [];
+    const script = `process.on("SIGTERM", () => {}); setInterval(() => {}, 1000);`;
+    const { l } = await launcher(script, 1, 0, events);
+    await l.start();
+    await new Promise((r) => setTimeout(r, 300));
+    void l.stop("stopped");
+    await new Promise((r) => setTimeout(r, 500));
+    // Told to stop, it still runs: the grace period (2 s here) has not passed.
+    expect(events.some((e) => e.type === "exited")).toBe(false);
+    l.killNow();
+    const r = await l.done;
+    expect(r).toMatchObject({ ok: false, reason: "stopped" });
+    const exit = events.find((e) => e.type === "exited");
+    expect(exit && exit.type === "exited" && exit.signal).toBe("SIGKILL");
+  });
+});
+
 describe("local launcher permanent failures", () => {
   it("does not restart a worker that exits with the permanent-failure code", async () => {
     const logDir = await mkdtemp(join(tmpdir(), "radfleet-launch-"));
