@@ -98,6 +98,12 @@ describe("non-finite losses", () => {
     const logs = await workerLogs(okDir);
     // Both ranks see the non-finite reduced gradient and skip step 3 together.
     expect(logs.match(/"event":"nonfinite_step_skipped"[^\n]*"step":3/g)).toHaveLength(2);
+    // Each rank names the examples of its batch (batch size 2), so the bad input can be found.
+    for (const line of logs.split("\n").filter((l) => l.includes('"event":"nonfinite_step_skipped"'))) {
+      const examples = (JSON.parse(line) as { examples: string[] }).examples;
+      expect(examples).toHaveLength(2);
+      for (const id of examples) expect(id).toMatch(/^s\d+$/);
+    }
     expect(logs).not.toMatch(/diverged/);
 
     // maxNonFiniteSteps is 2: NaN at steps 2 and 3 fails the run with the reason, no restarts.
