@@ -16,7 +16,7 @@ import type { RunSpec } from "../../common/spec/index.js";
 import { bucketViews, Collective, CollectiveError, type CollectiveListener } from "../collective/index.js";
 import { loadDataset, loadImage, ShardedSampler, type Example, type SamplerState } from "../data/index.js";
 import { countParameters, type VlmModel } from "../model/index.js";
-import { buildRunModel, RunSetupError } from "./run-model.js";
+import { buildRunModel, runModelBase, RunSetupError } from "./run-model.js";
 import { ReportGenerator } from "./report-generator.js";
 import { evaluate, headline, writeEvalReport, type EvalRecord } from "../eval/index.js";
 import {
@@ -159,6 +159,8 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
     if (unknown.length) log.warn("findings_table_unknown_words", { tables: unknown });
   }
   log.info("model_ready", {
+    base: runModelBase(spec),
+    nf4Layers: model.net.loraLayers().filter((l) => l.quantized !== null).length,
     trainableParameters: params.size,
     totalParameters: countParameters(model.config).total,
     sequenceLength: seqLen,

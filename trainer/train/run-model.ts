@@ -41,6 +41,12 @@ export async function buildRunModel(spec: RunSpec, trainReports: string[]): Prom
   return model;
 }
 
+/** Where the run's base weights come from, for its logs: a directory, or random initialisation. */
+export function runModelBase(spec: RunSpec): string {
+  if (spec.model.path) return spec.model.path;
+  return usesShippedBase(spec) ? TINY_BASE_DIR : `random (preset ${spec.model.preset})`;
+}
+
 /** Whether the run fine-tunes the shipped tiny base (models/tiny-base). */
 function usesShippedBase(spec: RunSpec): boolean {
   return (

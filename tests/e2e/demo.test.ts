@@ -1,0 +1,57 @@
+// The README's first command, `radfleet run` without a spec, shortened to 3 steps: in an empty
+// directory it generates the synthetic data set, fine-tunes the shipped tiny base loaded in NF4
+// with two workers, evaluates on the validation split and writes the adapter.
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, expect, test } from "vitest";
+import { TINY_BASE_DIR } from "../../trainer/model/index.js";
+import { progress, workerLogs } from "./helpers.js";
+
+const BIN = path.join(import.meta.dirname, "../../bin/radfleet.js");
+let cwd = "";
+afterAll(async () => {
+  if (cwd) await rm(cwd, { recursive: true, force: true });
+});
+
+test("radfleet run with no spec: synthetic data, the shipped base in NF4, two workers, evaluation, adapter", async () => {
+  cwd = await mkdtemp(path.join(tmpdir(), "radfleet-demo-"));
+  const runDir = path.join(cwd, "run");
+  const child = spawn(process.execPath, [BIN, "run", "--steps", "3", "--run-dir", runDir, "--quiet"], {
+    cwd,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  expect(code, out).toBe(0);
+
+  expect(out).toMatch(/wrote 800 studies to data\/synthetic/);
+  expect(existsSync(path.join(cwd, "data", "synthetic", "mimic-cxr-2.0.0-chexpert.csv"))).toBe(true);
+  expect(out).toMatch(/run demo finished: 3 steps, 0 worker restart\(s\)/);
+  expect(out).toMatch(/Evaluation on 64 validation reports/);
+  for (const metric of ["ROUGE-L F (rouge-score)", "clinical F1 micro-14", "hallucination", "omission"])
+    expect(out).toContain(metric);
+
+  const logs = await workerLogs(runDir);
+  const ready = logs
+    .split("\n")
+    .filter((l) => l.includes('"event":"model_ready"'))
+    .map((l) => JSON.parse(l) as { base: string; nf4Layers: number });
+  expect(ready).toHaveLength(2);
+  for (const r of ready) {
+    expect(r.base).toBe(TINY_BASE_DIR);
+    expect(r.nf4Layers).toBeGreaterThan(0);
+  }
+  expect((await progress(runDir)).map((p) => p.step)).toEqual([1, 2, 3]);
+  expect(await readdir(path.join(runDir, "adapter"))).toEqual(
+    expect.arrayContaining(["adapter_config.json", "adapter_model.safetensors"]),
+  );
+  const report = JSON.parse(await readFile(path.join(runDir, "eval", "final", "report.json"), "utf8")) as {
+    count: number;
+  };
+  expect(report.count).toBe(64);
+}, 240_000);
