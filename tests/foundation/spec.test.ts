@@ -15,12 +15,18 @@ describe("run spec", () => {
   it("fills every default into an empty spec", () => {
     const { spec } = parseRunSpec({});
     expect(spec.model.preset).toBe("tiny");
-    expect(spec.model.quantization).toEqual({ type: "nf4", blockSize: 64, doubleQuant: true });
+    expect(spec.model.quantization).toEqual({
+      type: "nf4",
+      blockSize: 64,
+      doubleQuant: true,
+      cacheDequantizedMiB: 1024,
+    });
     expect(spec.model.lora.targetModules).toContain("q_proj");
     expect(spec.replicas).toEqual({ min: 1, max: 2 });
     expect(spec.checkpoint.store.type).toBe("directory");
     expect(spec.training.steps).toBeUndefined();
     expect(spec.nats.url).toBeUndefined();
+    expect(spec.rendezvous).toMatchObject({ heartbeatTimeoutSeconds: 30, stallTimeoutSeconds: 600 });
   });
 
   it("reports three different mistakes together, each naming its field", () => {
