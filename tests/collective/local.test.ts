@@ -4,6 +4,8 @@ import { newRegistry } from "../../common/metrics.js";
 import { parseSize, toRow } from "../../trainer/collective/bench-allreduce-cli.js";
 import { decodeF16, encodeF16 } from "../../trainer/collective/fp16.js";
 import { bucketViews } from "../../trainer/collective/buckets.js";
+import { allReduceTensors, broadcastTensors } from "../../trainer/collective/tensors.js";
+import * as tf from "@tensorflow/tfjs";
 import {
   Collective,
   CollectiveError,
@@ -99,6 +101,32 @@ describe("one process, two ranks", () => {
     await Promise.all(cs.map((c, r) => c.allReduceMany(views[r], "sum")));
     for (const b of bufs) expect(Array.from(b)).toEqual(Array.from({ length: 1000 }, (_, i) => 3 * i));
     expect(await reg.metrics()).toMatch(/radfleet_collective_buckets_total 8/); // 2 ranks x 4 buckets
+  });
+
+  test("tensors go through the thin adapter: all-reduced and broadcast with their shapes", async () => {
+    const ls = await listeners(2);
+    const peers = ls.map((l) => l.address);
+    const cs = await Promise.all(
+      ls.map((listener, rank) => Collective.connect({ rank, worldSize: 2, generation: 1, peers, listener })),
+    );
+    cleanup.push(async () => void (await Promise.all(cs.map((c) => c.close()))));
+    const inputs = [0, 1].map((r) => [
+      tf.tensor2d([1 + r, 2, 3, 4 * (r + 1)], [2, 2]),
+      tf.tensor1d([10 * (r + 1), 0.5]),
+    ]);
+    const sums = await Promise.all(cs.map((c, r) => allReduceTensors(c, inputs[r], "mean")));
+    for (const out of sums) {
+      expect(out[0].shape).toEqual([2, 2]);
+      expect(Array.from(out[0].dataSync())).toEqual([1.5, 2, 3, 6]);
+      expect(Array.from(out[1].dataSync())).toEqual([15, 0.5]);
+    }
+    // The inputs are untouched.
+    expect(Array.from(inputs[1][0].dataSync())).toEqual([2, 2, 3, 8]);
+    const bc = await Promise.all(cs.map((c, r) => broadcastTensors(c, inputs[r], 1)));
+    for (const out of bc) expect(Array.from(out[1].dataSync())).toEqual([20, 0.5]);
+    await expect(allReduceTensors(cs[0], [tf.tensor1d([1], "int32")], "sum")).rejects.toThrow(
+      /tensors\[0\]: expected float32, got int32/,
+    );
   });
 
   test("a stale generation is refused; a newer one works on the same listeners", async () => {
