@@ -9,6 +9,7 @@ import { singleFinding } from "../../trainer/data/synth/findings-state.js";
 import { drawRadiograph } from "../../trainer/data/synth/draw-radiograph.js";
 import { mulberry32 } from "../../common/random.js";
 import { run as synthCli } from "../../trainer/data/synth-cli.js";
+import { labelReport } from "../../trainer/eval/chexpert-labeler.js";
 
 let dir: string;
 beforeAll(() => {
@@ -93,6 +94,29 @@ describe("synthesize", () => {
     expect(words(def).has("silhouette") || words(def).has("clear") || words(def).has("normal")).toBe(true);
     expect(words(ds).has("silhouette")).toBe(false);
   });
+
+  it.each([
+    ["default", "easy"],
+    ["default", "hard"],
+    ["terse", "hard"],
+  ] as const)(
+    "the labels CSV is what radfleet's CheXpert labeler reads in each report (%s style, %s)",
+    async (reportStyle, difficulty) => {
+      const out = join(dir, `agree-${reportStyle}-${difficulty}`);
+      await synthesize({ out, studies: 400, seed: 21, difficulty, imageSize: 32, reportStyle });
+      const ds = await loadDataset({ format: "synthetic", root: out, section: "both" });
+      expect(ds.examples.length).toBe(400);
+      const disagreements: string[] = [];
+      for (const e of ds.examples) {
+        const read = labelReport(e.report);
+        CHEXPERT_LABELS.forEach((name, i) => {
+          if (read[i] !== e.labels[i])
+            disagreements.push(`${e.id} ${name}: csv ${e.labels[i]}, labeler ${read[i]}: ${e.report}`);
+        });
+      }
+      expect(disagreements.slice(0, 5)).toEqual([]);
+    },
+  );
 
   it("draws each finding visibly at 32x32 when easy, and more faintly when hard", async () => {
     for (const label of CHEXPERT_LABELS) {

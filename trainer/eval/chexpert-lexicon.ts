@@ -59,11 +59,11 @@ export const LEXICON: Record<MentionedLabel, ObservationLexicon> = {
   },
   "Enlarged Cardiomediastinum": {
     mentions: [
-      "widen(?:ed|ing) (?:of the )?(?:superior )?mediastinum",
+      "(?:wide|widen(?:ed|ing)) (?:of the )?(?:superior )?mediastinum",
       "mediastinal widening",
       "widened mediastinal (?:silhouette|contour)",
       "enlarged cardiomediastinal silhouette",
-      "(?:cardiomediastinal silhouette|mediastinal (?:silhouette|contours?)|mediastinum)(?: is| are| appears?)?(?: mildly| slightly)? (?:enlarged|widened|prominent)",
+      "(?:cardiomediastinal silhouette|mediastinal (?:silhouette|contours?)|mediastinum)(?: is| are| appears?| may be| might be| could be)?(?: mildly| slightly)? (?:enlarged|widened|prominent)",
       "prominen(?:t|ce of the) (?:mediastinum|mediastinal contour)",
     ],
     normalForms: [

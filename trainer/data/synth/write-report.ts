@@ -42,7 +42,7 @@ const DEFAULT: Templates = {
   Edema: {
     pos: [
       "{Sev2} pulmonary edema.",
-      "Perihilar haziness and septal lines consistent with {sev2l} interstitial edema.",
+      "Perihilar vascular congestion and septal lines consistent with {sev2l} interstitial edema.",
     ],
     unc: ["Possible mild pulmonary edema.", "Mild edema cannot be excluded."],
     neg: ["No pulmonary edema.", "No evidence of edema."],
