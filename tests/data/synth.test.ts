@@ -166,6 +166,13 @@ describe("synthesize", () => {
       expect(await synthCli(["--out", join(dir, "cli2"), "--studies", "five"])).toBe(2);
       expect(await synthCli(["--studies", "5", "--difficulty", "medium", "--out", "x"])).toBe(2);
       expect(await synthCli(["--bogus"])).toBe(2);
+      // Prevalence from the command line: every study has cardiomegaly, none an effusion.
+      const prev = ["--prevalence", "Cardiomegaly=1, Pleural Effusion=0"];
+      expect(
+        await synthCli(["--out", join(dir, "cli-prev"), "--studies", "20", "--size", "32", ...prev]),
+      ).toBe(0);
+      expect(await synthCli(["--out", "x", "--studies", "5", "--prevalence", "Cardiomegally=0.5"])).toBe(2);
+      expect(await synthCli(["--out", "x", "--studies", "5", "--prevalence", "Edema=1.5"])).toBe(2);
     } finally {
       process.stdout.write = w;
       process.stderr.write = e;
@@ -173,6 +180,14 @@ describe("synthesize", () => {
     expect(JSON.parse(out[0]) as { studies: number }).toMatchObject({ studies: 5 });
     expect(out.join("")).toMatch(/--studies: expected an integer >= 1, got "five"/);
     expect(out.join("")).toMatch(/--difficulty: expected one of easy, hard, got "medium"/);
+    expect(out.join("")).toMatch(/--prevalence: "Cardiomegally=0.5": expected Label=P with a CheXpert label/);
+    expect(out.join("")).toMatch(/--prevalence: Edema: expected a probability in \[0, 1\], got "1.5"/);
+    const prev = await loadDataset({ format: "synthetic", root: join(dir, "cli-prev"), section: "both" });
+    const [cm, eff] = [labelIndex("Cardiomegaly"), labelIndex("Pleural Effusion")];
+    for (const e of prev.examples) {
+      expect([1, -1]).toContain(e.labels[cm]);
+      expect(e.labels[eff]).not.toBe(1);
+    }
     const ds = await loadDataset({ format: "synthetic", root: join(dir, "cli"), section: "both" });
     expect(ds.examples.length).toBe(5);
   });

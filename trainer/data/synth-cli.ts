@@ -1,12 +1,37 @@
 // `radfleet data synth --out DIR --studies N --seed S [--difficulty easy|hard] [--size PX]`
 import { choiceFlag, intFlag, parseCommandLine, UsageError, usageError } from "../../common/cli.js";
+import { CHEXPERT_LABELS, type ChexpertLabel } from "../../common/chexpert.js";
 import { DataError } from "./types.js";
 import { synthesize } from "./synth/synthesize.js";
 import { writeContactSheet } from "./contact-sheet.js";
 
 const USAGE = `usage: radfleet data synth --out DIR --studies N --seed S [--difficulty easy|hard] [--size PX]
-                           [--style default|terse] [--gzip] [--contact-sheet FILE.png] [--json]
-  Writes a synthetic chest X-ray data set in the MIMIC-CXR-JPG layout.`;
+                           [--style default|terse] [--prevalence "Label=P,..."] [--gzip]
+                           [--contact-sheet FILE.png] [--json]
+  Writes a synthetic chest X-ray data set in the MIMIC-CXR-JPG layout.
+  --prevalence  probability that a study has a finding, per CheXpert label (the others keep their
+                defaults), e.g. "Cardiomegaly=0.3,Pleural Effusion=0.2"`;
+
+/** "Label=P,Label=P" with CheXpert label names (not No Finding) and probabilities in [0, 1]. */
+export function parsePrevalence(raw: string | undefined): Partial<Record<ChexpertLabel, number>> {
+  const out: Partial<Record<ChexpertLabel, number>> = {};
+  if (raw === undefined) return out;
+  for (const part of raw.split(",")) {
+    const eq = part.lastIndexOf("=");
+    const name = part.slice(0, eq).trim();
+    const p = Number(part.slice(eq + 1));
+    if (eq < 0 || !(CHEXPERT_LABELS as readonly string[]).includes(name) || name === "No Finding")
+      throw new UsageError(
+        `--prevalence: ${JSON.stringify(part.trim())}: expected Label=P with a CheXpert label other than No Finding (${CHEXPERT_LABELS.filter((l) => l !== "No Finding").join(", ")})`,
+      );
+    if (part.slice(eq + 1).trim() === "" || !(p >= 0 && p <= 1))
+      throw new UsageError(
+        `--prevalence: ${name}: expected a probability in [0, 1], got ${JSON.stringify(part.slice(eq + 1))}`,
+      );
+    out[name as ChexpertLabel] = p;
+  }
+  return out;
+}
 
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseCommandLine(
@@ -18,6 +43,7 @@ export async function run(argv: string[]): Promise<number> {
       difficulty: { type: "string" },
       size: { type: "string" },
       style: { type: "string" },
+      prevalence: { type: "string" },
       gzip: { type: "boolean", default: false },
       "contact-sheet": { type: "string" },
       json: { type: "boolean", default: false },
@@ -37,6 +63,7 @@ export async function run(argv: string[]): Promise<number> {
       difficulty: choiceFlag("difficulty", values.difficulty, ["easy", "hard"] as const, "easy"),
       imageSize: intFlag("size", values.size, 256, 16),
       reportStyle: choiceFlag("style", values.style, ["default", "terse"] as const, "default"),
+      prevalence: parsePrevalence(values.prevalence),
       gzip: values.gzip,
     };
   } catch (e) {
