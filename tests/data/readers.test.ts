@@ -1,6 +1,6 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHEXPERT_LABELS, labelIndex } from "../../common/chexpert.js";
 import { DataError, loadDataset, synthesize } from "../../trainer/data/index.js";
@@ -89,6 +89,34 @@ describe("synthetic / MIMIC-CXR-JPG reader", () => {
     expect(ds.examples.every((e) => e.view === "PA")).toBe(true);
     expect(ds.skipped.no_matching_view).toBe(60 - ds.examples.length);
     expect(ds.examples.length).toBeGreaterThan(0);
+  });
+
+  it("of a study's several images uses a frontal one, by dicom_id order, first or last as asked", async () => {
+    const root = join(dir, "multi");
+    await synthesize({ out: root, studies: 6, seed: 5, difficulty: "easy", imageSize: 32 });
+    const before = await loadDataset({ format: "synthetic", root, section: "both" });
+    const e = before.examples[0];
+    const studyDir = dirname(e.imagePath as string);
+    const original = basename(e.imagePath as string, ".jpg");
+    // A lateral that sorts first and a second frontal view that sorts last, as MIMIC studies have.
+    const lateral = "00000000-lateral";
+    const second = "ffffffff-second";
+    copyFileSync(e.imagePath as string, join(studyDir, `${lateral}.jpg`));
+    copyFileSync(e.imagePath as string, join(studyDir, `${second}.jpg`));
+    const meta = join(root, "mimic-cxr-2.0.0-metadata.csv");
+    const row = (dicom: string, view: string) =>
+      `${dicom},${e.subjectId},${e.studyId},CHEST (PA AND LAT),${view},32,32,21000101,120000.000,Chest,x,Erect\n`;
+    appendFileSync(meta, row(lateral, "LATERAL") + row(second, e.view ?? "PA"));
+    const pick = async (imageChoice?: "first" | "last") =>
+      (await loadDataset({ format: "synthetic", root, section: "both", imageChoice })).examples.find(
+        (x) => x.id === e.id,
+      )!.imagePath as string;
+    expect(basename(await pick(), ".jpg")).toBe(original);
+    expect(basename(await pick("first"), ".jpg")).toBe(original);
+    expect(basename(await pick("last"), ".jpg")).toBe(second);
+    // Asked for laterals only, the study has exactly one image to use.
+    const lat = await loadDataset({ format: "synthetic", root, section: "both", views: ["LATERAL"] });
+    expect(lat.examples.map((x) => basename(x.imagePath as string, ".jpg"))).toEqual([lateral]);
   });
 
   it("turns a wrong root into one clear DataError", async () => {
