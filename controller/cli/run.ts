@@ -10,7 +10,7 @@ import { appendFileSync, existsSync } from "node:fs";
 import { appendFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { intFlag, parseCommandLine, usageError } from "../../common/cli.js";
+import { choiceFlag, intFlag, parseCommandLine, usageError } from "../../common/cli.js";
 import { createLogger } from "../../common/log.js";
 import { collectProcessMetrics, newRegistry, serveMetrics } from "../../common/metrics.js";
 import { loadRunSpecFile, parseRunSpec, resolvedSpecYaml, type RunSpec } from "../../common/spec/index.js";
@@ -34,6 +34,8 @@ options:
   --metrics-port PORT    /metrics of the controller; trainers use PORT+1.. (default 0: free ports)
   --steps N              override spec.training.steps
   --workers N            override spec.replicas.max (and min when larger)
+  --backend B            auto | tensorflow | wasm | cpu: override spec.backend (trainers also honour
+                         RADFLEET_BACKEND, which wins over both)
   --quiet                no live progress, only the summary`;
 
 function timestamp(): string {
@@ -127,6 +129,7 @@ export async function run(argv: string[]): Promise<number> {
       "runs-dir": { type: "string", default: "runs" },
       "run-dir": { type: "string" },
       nats: { type: "string" },
+      backend: { type: "string" },
       "metrics-port": { type: "string" },
       steps: { type: "string" },
       workers: { type: "string" },
@@ -140,7 +143,12 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length > 1)
     return usageError(`expected at most one spec, got ${positionals.length}`, USAGE);
   let steps: number | undefined, workers: number | undefined, metricsPort: number;
+  let backend: RunSpec["backend"] | undefined;
   try {
+    backend =
+      values.backend === undefined
+        ? undefined
+        : choiceFlag("backend", values.backend, ["auto", "tensorflow", "wasm", "cpu"] as const, "auto");
     steps = intFlag("steps", values.steps, undefined);
     workers = intFlag("workers", values.workers, undefined);
     metricsPort = intFlag("metrics-port", values["metrics-port"], 0, 0);
@@ -158,6 +166,7 @@ export async function run(argv: string[]): Promise<number> {
     spec.replicas.min = Math.min(spec.replicas.min, workers);
   }
   if (values.nats) spec.nats.url = values.nats;
+  if (backend) spec.backend = backend;
   const name = values.name ?? loaded.name ?? "demo";
   const runDir = resolve(values["run-dir"] ?? join(values["runs-dir"]!, `${name}-${timestamp()}`));
   await mkdir(join(runDir, "logs"), { recursive: true });

@@ -127,3 +127,26 @@ describe("gradient accumulation", () => {
     expect(logs).not.toMatch(/diverged|nonfinite/);
   }, 120_000);
 });
+
+describe("radfleet run --backend", () => {
+  it("overrides spec.backend for every trainer; a value that is not a backend is refused", async () => {
+    const dir = join(root, "backend-cpu");
+    const r = await radfleet([
+      "run",
+      specPath,
+      "--run-dir",
+      dir,
+      "--steps",
+      "1",
+      "--backend",
+      "cpu",
+      "--quiet",
+    ]).done;
+    expect(r.code, r.out).toBe(0);
+    expect((await workerLogs(dir)).match(/"event":"backend_selected"[^\n]*"backend":"cpu"/g)).toHaveLength(2);
+    expect(await readFile(join(dir, "spec.yaml"), "utf8")).toMatch(/^backend: cpu$/m);
+    const bad = await radfleet(["run", specPath, "--backend", "gpu"]).done;
+    expect(bad.code).toBe(2);
+    expect(bad.out).toMatch(/--backend: expected one of auto, tensorflow, wasm, cpu, got "gpu"/);
+  }, 120_000);
+});
