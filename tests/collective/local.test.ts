@@ -48,25 +48,23 @@ describe("fp16", () => {
   });
 });
 
+/** Two ranks of generation 1 in this process, closed after the test. */
+async function twoRanks(extra: { registry?: ReturnType<typeof newRegistry>; bucketBytes?: number } = {}) {
+  const ls = await listeners(2);
+  const peers = ls.map((l) => l.address);
+  const cs = await Promise.all(
+    ls.map((listener, rank) =>
+      Collective.connect({ rank, worldSize: 2, generation: 1, peers, listener, ...extra }),
+    ),
+  );
+  cleanup.push(async () => void (await Promise.all(cs.map((c) => c.close()))));
+  return cs;
+}
+
 describe("one process, two ranks", () => {
   test("metrics are recorded on the given registry", async () => {
-    const ls = await listeners(2);
     const reg = newRegistry();
-    const peers = ls.map((l) => l.address);
-    const cs = await Promise.all(
-      ls.map((listener, rank) =>
-        Collective.connect({
-          rank,
-          worldSize: 2,
-          generation: 1,
-          peers,
-          listener,
-          registry: reg,
-          bucketBytes: 64,
-        }),
-      ),
-    );
-    cleanup.push(async () => void (await Promise.all(cs.map((c) => c.close()))));
+    const cs = await twoRanks({ registry: reg, bucketBytes: 64 });
     await Promise.all(
       cs.map((c, r) => c.allReduceMany([new Float32Array(10).fill(r), new Float32Array(30).fill(1)], "sum")),
     );
@@ -78,23 +76,8 @@ describe("one process, two ranks", () => {
   });
 
   test("a flat buffer all-reduced in bucket-sized views is summed in place, one bucket at a time", async () => {
-    const ls = await listeners(2);
     const reg = newRegistry();
-    const peers = ls.map((l) => l.address);
-    const cs = await Promise.all(
-      ls.map((listener, rank) =>
-        Collective.connect({
-          rank,
-          worldSize: 2,
-          generation: 1,
-          peers,
-          listener,
-          registry: reg,
-          bucketBytes: 1024,
-        }),
-      ),
-    );
-    cleanup.push(async () => void (await Promise.all(cs.map((c) => c.close()))));
+    const cs = await twoRanks({ registry: reg, bucketBytes: 1024 });
     const bufs = [0, 1].map((r) => Float32Array.from({ length: 1000 }, (_, i) => i * (r + 1)));
     const views = bufs.map((b) => bucketViews(b, 1024));
     expect(views[0].map((v) => v.length)).toEqual([256, 256, 256, 232]);
@@ -104,12 +87,7 @@ describe("one process, two ranks", () => {
   });
 
   test("tensors go through the thin adapter: all-reduced and broadcast with their shapes", async () => {
-    const ls = await listeners(2);
-    const peers = ls.map((l) => l.address);
-    const cs = await Promise.all(
-      ls.map((listener, rank) => Collective.connect({ rank, worldSize: 2, generation: 1, peers, listener })),
-    );
-    cleanup.push(async () => void (await Promise.all(cs.map((c) => c.close()))));
+    const cs = await twoRanks();
     const inputs = [0, 1].map((r) => [
       tf.tensor2d([1 + r, 2, 3, 4 * (r + 1)], [2, 2]),
       tf.tensor1d([10 * (r + 1), 0.5]),
