@@ -66,7 +66,7 @@ const model = object(
         default: 1024,
         min: 0,
         description:
-          "NF4 layers keep a float32 copy of their weight (faster steps) until the copies reach this many MiB; the others dequantize on every use, forward and backward, holding only the 4-bit weight (a 7B base: all of them).",
+          "NF4 layers keep a float32 copy of their weight (faster steps) until the copies reach this many MiB, in the model's layer order (vision tower first); the others dequantize on every use, forward and backward, holding only the 4-bit weight (a 7B base: all but the first 1 GiB of copies by default). 0: none kept.",
       }),
     }),
     lora: object({
@@ -290,7 +290,7 @@ const rendezvous = object({
     min: 0,
     exclusiveMin: true,
     description:
-      "A trainer whose main thread has been busy this long without a break (a hung step) stops heartbeating and is declared failed. Must exceed the longest step or evaluation batch.",
+      "A trainer whose main thread has been busy this long without a break (a hung step) is ended (SIGKILL) and restarted like a crashed one. Must exceed the longest step or evaluation batch.",
   }),
 });
 

@@ -5,8 +5,8 @@
 // healthy worker declared failed. On a worker thread the heartbeats keep coming whatever the main
 // thread does. A trainer that is truly stuck must still be found, though (torch's NCCL watchdog
 // plays that part): the main thread stamps the time into shared memory every quarter second
-// when its event loop is free, and the thread stops heartbeating once that stamp is older than
-// rendezvous.stallTimeoutSeconds; the coordinator then declares the worker failed as usual.
+// when its event loop is free, and once that stamp is older than rendezvous.stallTimeoutSeconds
+// the thread ends the process, so that it is restarted like a crashed one.
 //
 // The main thread sees the same Coordination interface as before (coordination-grpc.ts runs
 // unchanged inside the thread); calls and events cross as messages, in order.

@@ -30,26 +30,21 @@ const log = createLogger({
 });
 
 const stamp = new BigInt64Array(data.alive);
-let stalledSince: number | null = null;
-/** Consulted before every heartbeat: false while the main thread has been busy too long. */
+/**
+ * Consulted before every heartbeat. A main thread busy past the stall timeout is hung (a step or an
+ * evaluation batch takes far less): like torch's NCCL watchdog, the process is ended, which closes
+ * the session (the coordinator ends the generation at once) and lets the launcher or the pod's
+ * controller start a fresh trainer. Its own signal handlers cannot run: the main thread is stuck.
+ */
 function mainThreadAlive(): boolean {
-  const last = Number(Atomics.load(stamp, 0));
-  const quiet = Date.now() - last;
-  if (quiet <= data.stallTimeoutMs) {
-    if (stalledSince !== null) {
-      log.warn("main_thread_resumed", { stalledForMs: Date.now() - stalledSince });
-      stalledSince = null;
-    }
-    return true;
-  }
-  if (stalledSince === null) {
-    stalledSince = last;
-    log.error("main_thread_stalled", {
-      quietMs: quiet,
-      stallTimeoutMs: data.stallTimeoutMs,
-      action: "heartbeats stopped; the coordinator will declare this worker failed",
-    });
-  }
+  const quiet = Date.now() - Number(Atomics.load(stamp, 0));
+  if (quiet <= data.stallTimeoutMs) return true;
+  log.error("main_thread_stalled", {
+    quietMs: quiet,
+    stallTimeoutMs: data.stallTimeoutMs,
+    action: "ending the process (SIGKILL) so that it is restarted",
+  });
+  process.kill(process.pid, "SIGKILL");
   return false;
 }
 
