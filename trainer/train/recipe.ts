@@ -655,10 +655,9 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
       if (restored.some((s) => s !== agreed)) {
         glog.warn("checkpoint_restore_disagreed", { restored, agreed });
         if (state.step !== agreed) state = await restore(g.resumeFrom, agreed);
+        // Not a permanent failure: the trainer exits, is restarted, and reads again.
         if (state.step !== agreed)
-          throw new TrainingFailure(
-            `ranks restored steps ${restored.join(", ")}; step ${agreed} is not readable here`,
-          );
+          throw new Error(`ranks restored steps ${restored.join(", ")}; step ${agreed} is not readable here`);
       }
       const sampler = new ShardedSampler({
         datasetSize: trainSet.length,
