@@ -103,8 +103,8 @@ export function tinyConfig(vocabSize: number, imageSize = 64): ModelConfig {
  * for GPU nodes. Memory in NF4 with double quantization: about 4.127 bits per quantized parameter,
  * so the 7B language model's ~6.5e9 linear weights take ~3.4 GB, plus float embeddings
  * (152k × 3584 × 4 B ≈ 2.2 GB, or half in bf16), the SigLIP-400M tower (~1.6 GB in float32) and
- * activations; the 0.5B model fits in ~2 GB. These hold because NF4 layers keep float copies only
- * within quantization.cacheDequantizedMiB (default 1 GiB) and dequantize the rest on each use.
+ * activations; the 0.5B model fits in ~2 GB. Add quantization.cacheDequantizedMiB (default 1 GiB)
+ * of cached float copies; the other NF4 layers dequantize on each use.
  */
 export function realConfig(name: "llava-onevision-qwen2-0.5b" | "llava-onevision-qwen2-7b"): ModelConfig {
   const vision: VisionConfig = {

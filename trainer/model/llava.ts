@@ -165,7 +165,8 @@ export class LlavaModel {
         const targeted = opts.lora.targetModules.includes(lastName(path));
         if (bias) this.linearBias.set(path, bias);
         const nf4 = w.nf4 !== undefined || (targeted && opts.quantization.type === "nf4");
-        // In checkpoint order, layers keep their float copy while the budget lasts.
+        // In this loop's order (expectedShapes: vision tower, projector, decoder), layers keep
+        // their float copy while the budget lasts.
         const floatBytes = shape[0] * shape[1] * 4;
         const perCall = nf4 && floatBytes > cacheLeft;
         if (nf4 && !perCall) cacheLeft -= floatBytes;
