@@ -213,6 +213,11 @@ export class RunCoordinator {
     return this.current ? this.current.members.map((m) => ({ ...m })) : [];
   }
 
+  /** Workers whose join is waiting for the next generation. */
+  waitingWorkers(): string[] {
+    return [...this.waiting.keys()];
+  }
+
   aliveWorkers(): string[] {
     return [...this.sessions.keys()];
   }

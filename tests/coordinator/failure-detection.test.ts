@@ -129,8 +129,8 @@ describe("failure detection", () => {
     const frozen = spawnWorker(c.address, "frozen-waiter", "proc3");
     frozen.placed.catch(() => {}); // it never gets placed
     await waitFor("proc3's session", async () => c.run.aliveWorkers().includes("proc3"));
-    // Let its join arrive (it waits: min is 3), then freeze the process.
-    await new Promise((r) => setTimeout(r, 500));
+    // Its join arrives and waits (min is 3); then the process is frozen.
+    await waitFor("proc3 waiting", async () => c.run.waitingWorkers().includes("proc3"));
     frozen.child.kill("SIGSTOP");
     try {
       await waitFor("proc3 dropped", async () => !c.run.aliveWorkers().includes("proc3"), 15_000);
