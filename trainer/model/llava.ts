@@ -149,6 +149,8 @@ export class LlavaModel {
     const id = LlavaModel.instances++;
     const trainBase = opts.trainBase === true;
     let cacheLeft = (opts.quantization.cacheDequantizedMiB ?? 1024) * 2 ** 20;
+    // The same rule readCheckpointDir applies when it quantizes on load.
+    const quantizeFor = quantizeOnLoad(opts);
     for (const [name, shape] of expected) {
       const w = weights.get(name);
       if (name.startsWith("classifier.") || !w) continue;
@@ -164,7 +166,8 @@ export class LlavaModel {
         }
         const targeted = opts.lora.targetModules.includes(lastName(path));
         if (bias) this.linearBias.set(path, bias);
-        const nf4 = w.nf4 !== undefined || (targeted && opts.quantization.type === "nf4");
+        const quantize = quantizeFor(name, shape);
+        const nf4 = w.nf4 !== undefined || quantize !== null;
         // In this loop's order (expectedShapes: vision tower, projector, decoder), layers keep
         // their float copy while the budget lasts.
         const floatBytes = shape[0] * shape[1] * 4;
@@ -178,7 +181,7 @@ export class LlavaModel {
             outFeatures: shape[0],
             weight: w.nf4 ?? w.data,
             bias,
-            quantize: targeted && opts.quantization.type === "nf4" ? opts.quantization : null,
+            quantize,
             lora: targeted ? opts.lora : null,
             seed: hashSeed(opts.seed, path),
             dequantizePerCall: perCall,
