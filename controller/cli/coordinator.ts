@@ -103,11 +103,17 @@ export async function run(argv: string[]): Promise<number> {
     // Stopped (a suspend deletes every pod of the run at once; so does an eviction): the trainers
     // finish their step and commit a final checkpoint, which needs this coordinator. Serve until
     // every session has closed or the drain time is up; a second signal ends at once.
-    const stop = (signal: string): void => {
-      const workers = c.run.aliveWorkers().length;
-      log.info("stop_requested", { signal, drainSeconds, workers });
+    let poll: NodeJS.Timeout | undefined;
+    const onSignal = (signal: string): void => {
+      if (poll) {
+        // The second signal: end at once.
+        clearInterval(poll);
+        resolve(143);
+        return;
+      }
+      log.info("stop_requested", { signal, drainSeconds, workers: c.run.aliveWorkers().length });
       const deadline = Date.now() + drainSeconds * 1000;
-      const poll = setInterval(() => {
+      poll = setInterval(() => {
         const left = c.run.aliveWorkers().length;
         if (left === 0 || Date.now() >= deadline) {
           clearInterval(poll);
@@ -116,15 +122,9 @@ export async function run(argv: string[]): Promise<number> {
           resolve(143);
         }
       }, 100);
-      const now = (): void => {
-        clearInterval(poll);
-        resolve(143);
-      };
-      process.once("SIGTERM", now);
-      process.once("SIGINT", now);
     };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
+    process.on("SIGTERM", () => onSignal("SIGTERM"));
+    process.on("SIGINT", () => onSignal("SIGINT"));
   });
   await metrics.close();
   await c.close();
