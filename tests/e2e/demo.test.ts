@@ -1,16 +1,14 @@
 // The README's first command, `radfleet run` without a spec, shortened to 3 steps: in an empty
 // directory it generates the synthetic data set, fine-tunes the shipped tiny base loaded in NF4
 // with two workers, evaluates on the validation split and writes the adapter.
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, expect, test } from "vitest";
 import { TINY_BASE_DIR } from "../../trainer/model/index.js";
-import { progress, workerLogs } from "./helpers.js";
+import { progress, radfleet, workerLogs } from "./helpers.js";
 
-const BIN = path.join(import.meta.dirname, "../../bin/radfleet.js");
 let cwd = "";
 afterAll(async () => {
   if (cwd) await rm(cwd, { recursive: true, force: true });
@@ -19,14 +17,12 @@ afterAll(async () => {
 test("radfleet run with no spec: synthetic data, the shipped base in NF4, two workers, evaluation, adapter", async () => {
   cwd = await mkdtemp(path.join(tmpdir(), "radfleet-demo-"));
   const runDir = path.join(cwd, "run");
-  const child = spawn(process.execPath, [BIN, "run", "--steps", "3", "--run-dir", runDir, "--quiet"], {
+  const { code, out } = await radfleet(
+    ["run", "--steps", "3", "--run-dir", runDir, "--quiet"],
+    {},
+    240_000,
     cwd,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  ).done;
   expect(code, out).toBe(0);
 
   expect(out).toMatch(/wrote 800 studies to data\/synthetic/);

@@ -12,10 +12,16 @@ export interface Running {
   pid: number;
 }
 
-export function radfleet(args: string[], env: Record<string, string> = {}, timeoutMs = 280_000): Running {
+export function radfleet(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 280_000,
+  cwd?: string,
+): Running {
   const child = spawn(process.execPath, [BIN, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...env },
+    cwd,
   });
   let out = "";
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));

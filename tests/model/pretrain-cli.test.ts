@@ -1,14 +1,13 @@
 // `radfleet pretrain` (how the shipped tiny base is made), shortened: it writes a model directory
 // that the trainer's model builder loads as a base, in NF4, like models/tiny-base.
-import { spawn } from "node:child_process";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, expect, test } from "vitest";
 import { buildModel, buildPrompt } from "../../trainer/model/index.js";
+import { radfleet } from "../e2e/helpers.js";
 
-const BIN = path.join(import.meta.dirname, "../../bin/radfleet.js");
 let dir = "";
 afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -28,11 +27,7 @@ test("writes a model directory the trainer loads as its base", async () => {
     "--steps",
     "2",
   ];
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let text = "";
-  child.stdout.on("data", (d: Buffer) => (text += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (text += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  const { code, out: text } = await radfleet(args).done;
   expect(code, text).toBe(0);
   expect(text).toMatch(/step 2\/2 {2}loss \d+\.\d+/);
   expect((await readdir(out)).sort()).toEqual([
