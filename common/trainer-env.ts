@@ -8,6 +8,18 @@
  */
 export const EXIT_PERMANENT_FAILURE = 3;
 
+/**
+ * CPU cores a trainer may use (a Kubernetes quantity: "2", "1500m"), which sizes its tensor
+ * engine's thread pool: the pod's CPU limit through the downward API on Kubernetes, the local
+ * launcher's share of this machine's cores otherwise. Optional: a trainer without it uses every core.
+ */
+export const CPU_LIMIT_ENV = "RADFLEET_CPU_LIMIT";
+
+/** Cores each of `workers` trainers on one machine gets, so that together they do not oversubscribe it. */
+export function localCpuShare(workers: number, cores: number): number {
+  return Math.max(1, Math.floor(cores / Math.max(1, workers)));
+}
+
 export interface TrainerEnv {
   /** Run id (metadata.name of the TrainingRun or the local run's name). */
   runId: string;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command (`npm test`): installs what the tests need on a fresh machine (Debian packages,
-# npm modules; Go >= 1.26 must already be installed, for the control plane), then runs the
-# format check, lint, type check and the whole test suite. Tests start their own nats-server and
+# npm modules, the native TensorFlow backend; Go >= 1.26 must already be installed, for the control
+# plane), then runs the format check, lint, type check and the whole test suite. Tests start their own nats-server and
 # prometheus on free ports; this script only makes sure the binaries exist. The Kubernetes cluster
 # tests run last, against a control plane built from Go modules into ~/.cache/radfleet (about 8
 # minutes the first time on 2 cores, seconds afterwards). With arguments (`npm test -- tests/x`)
@@ -31,15 +31,27 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund
 fi
 
+# The native TensorFlow backend (libtensorflow from the PyPI wheel, cached in ~/.cache/radfleet;
+# about a minute the first time, seconds afterwards). --strict: the suite runs the model and
+# trainer tests on it, so a machine where it cannot be built fails here, with the reason and the fix.
+echo "==> native TensorFlow backend (npm run setup:tensorflow)"
+npm run --silent setup:tensorflow -- --strict
+
 echo "==> format check (prettier)"
 npx prettier --check . >/dev/null || { npx prettier --check . ; exit 1; }
 echo "==> lint (eslint)"
 npx eslint .
 echo "==> type check (tsc)"
 npx tsc -p tsconfig.json --noEmit
-echo "==> tests (vitest)"
-npx vitest run "$@"
+echo "==> tests (vitest; trainers on the auto backend: tensorflow)"
+RADFLEET_REQUIRE_TENSORFLOW=1 npx vitest run "$@"
 [ $# -eq 0 ] || exit 0
+
+# The in-process model tests already cover cpu, wasm and tensorflow; trainer processes take the
+# auto backend above. The fallback must keep working too: the trainer and end-to-end tests again,
+# with every trainer on wasm.
+echo "==> trainer and end-to-end tests with RADFLEET_BACKEND=wasm"
+RADFLEET_BACKEND=wasm npx vitest run tests/e2e/run.test.ts tests/e2e/resume-and-faults.test.ts tests/e2e/demo.test.ts tests/e2e/trainer-exit.test.ts
 
 echo "==> Kubernetes control plane (cached in ${RADFLEET_K8S_CACHE:-$HOME/.cache/radfleet}; built when missing)"
 # Nothing else runs now, so the build may use every core.

@@ -3,10 +3,11 @@
 // 3 a failure a restart cannot fix (the launcher fails the run), anything else a crash (restarted).
 import { join } from "node:path";
 import { createLogger } from "../common/log.js";
-import { collectProcessMetrics, newRegistry, serveMetrics } from "../common/metrics.js";
+import { collectProcessMetrics, newRegistry } from "../common/metrics.js";
+import { serveMetricsFromThread } from "../common/metrics-thread.js";
 import { loadRunSpecFile } from "../common/spec/index.js";
 import { EXIT_PERMANENT_FAILURE, readTrainerEnv } from "../common/trainer-env.js";
-import { initBackend } from "./backend.js";
+import { initBackend } from "./backend/index.js";
 import { DirectoryStore } from "./checkpoint/directory-store.js";
 import { NatsObjectStore } from "./checkpoint/nats-store.js";
 import type { CheckpointStore } from "./checkpoint/store.js";
@@ -35,13 +36,22 @@ export async function run(argv: string[]): Promise<number> {
   const env = readTrainerEnv();
   const { spec } = await loadRunSpecFile(env.specPath);
   const log = createLogger({ context: { component: "trainer", runId: env.runId, workerId: env.workerId } });
-  const backend = await initBackend(spec.backend);
-  log.info("backend_selected", { backend: backend.name, detail: backend.detail });
+  const backend = await initBackend(spec.backend, { threads: spec.resources.threads });
+  log.info("backend_selected", {
+    backend: backend.name,
+    package: backend.pkg,
+    version: backend.version,
+    threads: backend.threads,
+    threadSource: backend.threadSource,
+    detail: backend.detail,
+  });
 
   const registry = newRegistry({ run: env.runId, worker: env.workerId, rank: "", backend: backend.name });
   collectProcessMetrics(registry);
   const metrics = trainerMetrics(registry);
-  const server = await serveMetrics(registry, env.metricsPort);
+  metrics.backendInfo.set({ version: backend.version, threads: String(backend.threads) }, 1);
+  // From its own thread: a long synchronous step must not make the trainer miss a scrape.
+  const server = await serveMetricsFromThread(registry, { port: env.metricsPort });
   log.info("metrics_serving", { port: server.port });
 
   const stop = new AbortController();
@@ -99,6 +109,7 @@ export async function run(argv: string[]): Promise<number> {
         stop: stop.signal,
         injectNonFinite: parseInjection("RADFLEET_INJECT_NONFINITE"),
         injectDivergence: parseInjection("RADFLEET_INJECT_DIVERGENCE"),
+        engine: `${backend.name} ${backend.version}, ${backend.threads} thread${backend.threads === 1 ? "" : "s"}`,
         onRank: (rank) =>
           registry.setDefaultLabels({
             run: env.runId,

@@ -36,14 +36,15 @@ export const LORA_TARGETS_DEFAULT = [
 
 const model = object(
   {
-    preset: oneOf(["tiny", "llava-onevision-qwen2-0.5b", "llava-onevision-qwen2-7b"] as const, {
+    preset: oneOf(["tiny", "small", "llava-onevision-qwen2-0.5b", "llava-onevision-qwen2-7b"] as const, {
       default: "tiny",
-      description: "Built-in architecture; ignored for weights when `path` is set.",
+      description:
+        "Built-in architecture; ignored for weights when `path` is set. tiny (0.4M parameters, 64 px) trains on a laptop; small (SigLIP-style 256-d x 4 layers at 128 px, Qwen2-style 512-d x 6 layers, ~20M) is large enough to measure the tensor engine; the llava-onevision presets need model.path.",
     }),
     init: oneOf(["pretrained", "random"] as const, {
       default: "pretrained",
       description:
-        "pretrained: the weights at path (for preset tiny without a path, the shipped tiny base); random: a seeded random tiny model (tests, ablations from scratch).",
+        "pretrained: the weights at path (for preset tiny without a path, the shipped tiny base); random: a seeded random tiny or small model (tests, benchmarks, ablations from scratch).",
     }),
     path: optional(
       str({
@@ -298,6 +299,13 @@ const resources = object({
   gpusPerWorker: int({ default: 0, min: 0, description: "nvidia.com/gpu requested per trainer pod." }),
   cpu: quantity("1", "CPU request per trainer."),
   memory: quantity("2Gi", "Memory request per trainer."),
+  threads: optional(
+    int({
+      min: 1,
+      description:
+        "Threads each trainer's tensor engine uses for one op (native tensorflow backend). Unset: the trainer's CPU limit (the pod's limits.cpu on Kubernetes, else the node's cores; locally this machine's cores / workers).",
+    }),
+  ),
 });
 
 const restartPolicy = object({

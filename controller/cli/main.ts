@@ -51,6 +51,10 @@ const COMMANDS: Record<string, Command> = {
     summary: "the Kubernetes controller for TrainingRuns",
     load: () => import("../k8s/controller-cli.js"),
   },
+  doctor: {
+    summary: "which tensor backends load here (versions, threads), and how to fix those that do not",
+    load: () => import("../../trainer/backend/doctor-cli.js"),
+  },
   trainer: {
     summary: "one training worker (started by launchers)",
     load: () => import("../../trainer/main.js"),

@@ -7,14 +7,20 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { appendFileSync, existsSync } from "node:fs";
-import { appendFile, mkdir, readFile, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { choiceFlag, intFlag, parseCommandLine, usageError } from "../../common/cli.js";
 import { createLogger } from "../../common/log.js";
 import { collectProcessMetrics, newRegistry, serveMetrics } from "../../common/metrics.js";
 import { loadRunSpecFile, parseRunSpec, resolvedSpecYaml, type RunSpec } from "../../common/spec/index.js";
-import { EXIT_PERMANENT_FAILURE, trainerEnv } from "../../common/trainer-env.js";
+import {
+  CPU_LIMIT_ENV,
+  EXIT_PERMANENT_FAILURE,
+  localCpuShare,
+  trainerEnv,
+} from "../../common/trainer-env.js";
 import { coordinatorOptionsFromSpec, startCoordinator } from "../coordinator/index.js";
 import { LocalLauncher } from "../launcher/local.js";
 import { ProgressDisplay } from "./progress.js";
@@ -98,6 +104,34 @@ interface ReportJson {
   audit: Record<"fullyAccurate" | "hallucination" | "omission", { value: number; ci95: [number, number] }>;
   head?: { macroF1: number };
   selfConsistency?: { consistent: { value: number; ci95: [number, number] } };
+}
+
+/**
+ * The tensor engines the workers ran on, from the backend_selected line each trainer logs (the
+ * controller never loads TensorFlow.js itself): e.g. "tensorflow (libtensorflow 2.21.0, 1 thread per worker)".
+ */
+export async function workerBackends(logDir: string): Promise<string[]> {
+  const seen = new Set<string>();
+  const files = (await readdir(logDir).catch(() => [] as string[])).filter((f) => f.endsWith(".log")).sort();
+  for (const f of files) {
+    let last: { backend?: string; version?: string; threads?: number } | undefined;
+    for (const line of (await readFile(join(logDir, f), "utf8")).split("\n")) {
+      if (!line.includes('"backend_selected"')) continue;
+      try {
+        last = JSON.parse(line) as typeof last;
+      } catch {
+        // a line cut by a crash
+      }
+    }
+    if (!last?.backend) continue;
+    const threads = `${last.threads ?? 1} thread${last.threads === 1 ? "" : "s"} per worker`;
+    seen.add(
+      last.backend === "tensorflow"
+        ? `tensorflow (libtensorflow ${last.version}, ${threads})`
+        : `${last.backend} (${last.version ?? "?"}, ${threads})`,
+    );
+  }
+  return [...seen];
 }
 
 export function summaryTable(r: ReportJson): string {
@@ -219,16 +253,21 @@ export async function run(argv: string[]): Promise<number> {
       commandFor: (workerId, i) => ({
         command: process.execPath,
         args: [BIN, "trainer"],
-        env: trainerEnv({
-          runId: name,
-          workerId,
-          coordinator: coordinator.address,
-          token,
-          specPath,
-          runDir,
-          metricsPort: metricsPort === 0 ? 0 : metricsPort + 1 + i,
-          advertiseHost: "127.0.0.1",
-        }),
+        env: {
+          ...trainerEnv({
+            runId: name,
+            workerId,
+            coordinator: coordinator.address,
+            token,
+            specPath,
+            runDir,
+            metricsPort: metricsPort === 0 ? 0 : metricsPort + 1 + i,
+            advertiseHost: "127.0.0.1",
+          }),
+          // The trainers share this machine's cores instead of each sizing its thread pool to all of them.
+          [CPU_LIMIT_ENV]:
+            process.env[CPU_LIMIT_ENV] || String(localCpuShare(spec.replicas.max, availableParallelism())),
+        },
       }),
       logDir: join(runDir, "logs"),
       backoffLimit: spec.restartPolicy.backoffLimit,
@@ -302,7 +341,10 @@ export async function run(argv: string[]): Promise<number> {
       console.log(`run ${name} stopped; last checkpoint in ${join(runDir, "checkpoints")}`);
       return 130;
     }
-    console.log(`\nrun ${name} finished: ${lastStep} steps, ${result.restarts} worker restart(s)`);
+    const engines = await workerBackends(join(runDir, "logs"));
+    console.log(
+      `\nrun ${name} finished: ${lastStep} steps on ${engines.join(" / ") || "an unknown backend"}, ${result.restarts} worker restart(s)`,
+    );
     if (existsSync(reportPath)) {
       const report = JSON.parse(await readFile(reportPath, "utf8")) as ReportJson;
       console.log(

@@ -13,7 +13,7 @@ import type {
   V1VolumeMount,
 } from "@kubernetes/client-node";
 import { resolvedSpecYaml, type RunSpec } from "../../common/spec/index.js";
-import { trainerEnv } from "../../common/trainer-env.js";
+import { CPU_LIMIT_ENV, trainerEnv } from "../../common/trainer-env.js";
 import { scaleQuantity } from "./quantity.js";
 import {
   COORDINATOR_PORT,
@@ -398,6 +398,11 @@ export function desiredTrainerPod(
       env.push({ name: k, valueFrom: { fieldRef: { fieldPath: "status.podIP" } } });
     else env.push({ name: k, value: v });
   }
+  // The tensor engine sizes its thread pool to the pod's CPU limit (the node's cores when none is set).
+  env.push({
+    name: CPU_LIMIT_ENV,
+    valueFrom: { resourceFieldRef: { containerName: "trainer", resource: "limits.cpu", divisor: "1" } },
+  });
   for (const [k, v] of Object.entries(opts.extraEnv ?? {})) env.push({ name: k, value: v });
   const requests = trainerRequests(spec);
   const limits: Record<string, string> = { memory: spec.resources.memory };

@@ -3,7 +3,7 @@
 // with two workers, evaluates on the validation split and writes the adapter.
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, expect, test } from "vitest";
 import { TINY_BASE_DIR } from "../../trainer/model/index.js";
@@ -27,7 +27,13 @@ test("radfleet run with no spec: synthetic data, the shipped base in NF4, two wo
 
   expect(out).toMatch(/wrote 800 studies to data\/synthetic/);
   expect(existsSync(path.join(cwd, "data", "synthetic", "mimic-cxr-2.0.0-chexpert.csv"))).toBe(true);
-  expect(out).toMatch(/run demo finished: 3 steps, 0 worker restart\(s\)/);
+  // The summary names the engine: tensorflow where its binding is built (the suite's first pass),
+  // wasm where the suite's second pass asks for it; each of the two trainers gets one of 2 cores.
+  const engine =
+    process.env.RADFLEET_BACKEND === "wasm"
+      ? /wasm \(4\.\d+\.\d+, 1 thread per worker\)/
+      : /tensorflow \(libtensorflow 2\.21\.0, \d+ threads? per worker\)/;
+  expect(out).toMatch(new RegExp(`run demo finished: 3 steps on ${engine.source}, 0 worker restart\\(s\\)`));
   expect(out).toMatch(/Evaluation on 64 validation reports/);
   for (const metric of ["ROUGE-L F (rouge-score)", "clinical F1 micro-14", "hallucination", "omission"])
     expect(out).toContain(metric);
@@ -38,6 +44,20 @@ test("radfleet run with no spec: synthetic data, the shipped base in NF4, two wo
     .filter((l) => l.includes('"event":"model_ready"'))
     .map((l) => JSON.parse(l) as { base: string; nf4Layers: number });
   expect(ready).toHaveLength(2);
+  const selected = logs
+    .split("\n")
+    .filter((l) => l.includes('"event":"backend_selected"'))
+    .map((l) => JSON.parse(l) as { backend: string; threads: number; threadSource: string });
+  expect(selected).toHaveLength(2);
+  for (const b of selected) {
+    expect(b.backend).toBe(process.env.RADFLEET_BACKEND || "tensorflow");
+    // The launcher splits the machine's cores between the two trainers.
+    if (b.backend === "tensorflow")
+      expect(b).toMatchObject({
+        threads: Math.max(1, Math.floor(availableParallelism() / 2)),
+        threadSource: "RADFLEET_CPU_LIMIT",
+      });
+  }
   for (const r of ready) {
     expect(r.base).toBe(TINY_BASE_DIR);
     expect(r.nf4Layers).toBeGreaterThan(0);

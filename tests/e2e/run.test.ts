@@ -9,6 +9,8 @@ import { waitFor } from "../helpers/ports.js";
 import { progress, radfleet, synthData, workerLogs, writeSpec } from "./helpers.js";
 
 let root: string;
+// RADFLEET_BACKEND (set for the suite's wasm pass) would override --backend in every trainer.
+const NO_ENV_BACKEND = { RADFLEET_BACKEND: "" };
 let specPath: string;
 
 beforeAll(async () => {
@@ -131,22 +133,27 @@ describe("gradient accumulation", () => {
 describe("radfleet run --backend", () => {
   it("overrides spec.backend for every trainer; a value that is not a backend is refused", async () => {
     const dir = join(root, "backend-cpu");
-    const r = await radfleet([
-      "run",
-      specPath,
-      "--run-dir",
-      dir,
-      "--steps",
-      "1",
-      "--backend",
-      "cpu",
-      "--quiet",
-    ]).done;
+    const r = await radfleet(
+      ["run", specPath, "--run-dir", dir, "--steps", "1", "--backend", "cpu", "--quiet"],
+      NO_ENV_BACKEND,
+    ).done;
     expect(r.code, r.out).toBe(0);
     expect((await workerLogs(dir)).match(/"event":"backend_selected"[^\n]*"backend":"cpu"/g)).toHaveLength(2);
     expect(await readFile(join(dir, "spec.yaml"), "utf8")).toMatch(/^backend: cpu$/m);
     const bad = await radfleet(["run", specPath, "--backend", "gpu"]).done;
     expect(bad.code).toBe(2);
     expect(bad.out).toMatch(/--backend: expected one of auto, tensorflow, wasm, cpu, got "gpu"/);
-  }, 120_000);
+
+    // Started again in the same run directory on another engine: the checkpoint says which engine
+    // wrote it, and the trainers say the resumed run is correct but no longer bit-identical.
+    const again = await radfleet(
+      ["run", specPath, "--run-dir", dir, "--steps", "1", "--backend", "wasm", "--quiet"],
+      NO_ENV_BACKEND,
+    ).done;
+    expect(again.code, again.out).toBe(0);
+    const logs = await workerLogs(dir);
+    expect(logs).toMatch(
+      /"event":"engine_changed"[^\n]*"checkpointEngine":"cpu [\d.]+, 1 thread","engine":"wasm [\d.]+, 1 thread"/,
+    );
+  }, 180_000);
 });

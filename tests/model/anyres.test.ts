@@ -6,6 +6,7 @@ import "@tensorflow/tfjs-backend-wasm";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { MODEL_BACKENDS } from "../helpers/backends.js";
 import { SafetensorsFile } from "../../trainer/qlora/index.js";
 import { PIXEL_MEAN, PIXEL_STD } from "../../trainer/data/index.js";
 import {
@@ -85,7 +86,7 @@ describe("anyres fixture", () => {
   });
 });
 
-for (const backend of ["cpu", "wasm"]) {
+for (const backend of MODEL_BACKENDS) {
   describe(`anyres parity with transformers (${backend})`, () => {
     it.each(["wide", "tall"])(
       "%s image: tiles, image-token count and logits match within 1e-4",

@@ -6,6 +6,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promi
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MODEL_BACKENDS } from "../helpers/backends.js";
 import {
   quantizeNf4,
   SafetensorsFile,
@@ -192,7 +193,7 @@ describe("adapters", () => {
   });
 });
 
-for (const backend of ["wasm", "cpu"]) {
+for (const backend of MODEL_BACKENDS) {
   describe(`trainBase on ${backend}`, () => {
     it("every weight trains (embeddings through a one-hot matmul), and saveBase keeps the result", async () => {
       expect(await tf.setBackend(backend)).toBe(true);

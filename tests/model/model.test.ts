@@ -1,10 +1,12 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { describe, expect, it } from "vitest";
+import { MODEL_BACKENDS } from "../helpers/backends.js";
 import {
   LlavaModel,
   buildModel,
   buildPrompt,
+  countParameters,
   randomWeights,
   tinyConfig,
   type VlmModel,
@@ -45,7 +47,7 @@ function inputs(m: VlmModel, B = 2) {
   return { prompt, pixels, inputIds: tf.tensor2d(Array(B).fill(ids).flat(), [B, ids.length], "int32") };
 }
 
-for (const backend of ["cpu", "wasm"]) {
+for (const backend of MODEL_BACKENDS) {
   describe(`tiny model on ${backend}`, () => {
     it("forward shapes; a training step reaches only LoRA and head; frozen weights unchanged", async () => {
       expect(await tf.setBackend(backend)).toBe(true);
@@ -196,5 +198,35 @@ describe("checkpoint loading", () => {
     expect(() => new LlavaModel(cfg, w, opts)).toThrow(
       /missing: model\.language_model\.norm\.weight; unexpected: model\.language_model\.extra\.weight; wrong shape: model\.multi_modal_projector\.linear_2\.bias \(expected \[128\], got \[7\]\)/,
     );
+  });
+});
+
+describe("small preset", () => {
+  it("builds from a seed at 128 px with the documented size, and trains a step", async () => {
+    expect(await tf.setBackend(MODEL_BACKENDS.includes("tensorflow") ? "tensorflow" : "wasm")).toBe(true);
+    const m = await buildModel({
+      preset: "small",
+      quantization: { type: "nf4", blockSize: 64, doubleQuant: true },
+      lora: { ...LORA, r: 8, alpha: 16 },
+      head: { pooling: "image_tokens" },
+      seed: 1,
+      corpus: [],
+      path: undefined,
+    });
+    expect(m.imageSize).toBe(128);
+    expect(m.numImageTokens).toBe(65); // (128 / 16)² patches + image_newline
+    const V = m.tokenizer.vocabSize;
+    // The documented count: 3,372,800 + 512 + 394,240 + (17,707,520 + 512·V) + 7,182.
+    expect(countParameters(m.config).total).toBe(3_372_800 + 512 + 394_240 + 17_707_520 + 512 * V + 7_182);
+    const { pixels, inputIds } = inputs(m, 1);
+    const { logits } = m.forward({ pixels, inputIds }, { training: false });
+    expect(logits.shape).toEqual([1, inputIds.shape[1], V]);
+    const vars = m.trainableVariables();
+    const { value } = tf.variableGrads(() => {
+      const out = m.forward({ pixels, inputIds }, { training: true, dropoutSeed: 1 });
+      return tf.add(tf.mean(out.logits), tf.mean(out.clsLogits)) as tf.Scalar;
+    }, vars);
+    expect(Number.isFinite(value.dataSync()[0])).toBe(true);
+    m.dispose();
   });
 });

@@ -6,6 +6,7 @@ import { copyFile, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { MODEL_BACKENDS } from "../helpers/backends.js";
 import { SafetensorsFile, writeSafetensors } from "../../trainer/qlora/index.js";
 import { buildModel, readCheckpointDir, savedKey } from "../../trainer/model/index.js";
 
@@ -70,7 +71,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 const FIXTURES = ["tiny-llava", "tiny-llava-tied"];
 const fixtureDir = (name: string) => join(import.meta.dirname, "../fixtures/model", name);
 
-for (const backend of ["cpu", "wasm"]) {
+for (const backend of MODEL_BACKENDS) {
   describe(`parity with transformers (${backend})`, () => {
     it.each(FIXTURES)("logits match within 1e-4: %s", async (name) => {
       const fixture = fixtureDir(name);

@@ -4,6 +4,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
+import { MODEL_BACKENDS } from "../helpers/backends.js";
 import { LoraLinear, loadAdapter, peftKey, quantizeNf4, saveAdapter } from "../../trainer/qlora/index.js";
 
 const IN = 16;
@@ -23,7 +24,7 @@ function layer(lora = true): LoraLinear {
   });
 }
 
-for (const backend of ["cpu", "wasm"]) {
+for (const backend of MODEL_BACKENDS) {
   describe(`LoRA linear on the ${backend} backend`, () => {
     beforeEach(async () => {
       expect(await tf.setBackend(backend)).toBe(true);

@@ -21,6 +21,11 @@ export interface TrainerState {
   generation: number;
   /** Findings-table thresholds in use (task.findingsTable output/prompt); 0.5 each when absent. */
   findingsThresholds?: number[];
+  /**
+   * The tensor engine that wrote it, e.g. "tensorflow 2.21.0, 1 thread": kernels give the same bits
+   * only on the same engine and thread count, so a resume on another one is continued but logged.
+   */
+  engine?: string;
 }
 
 export interface AdapterTensor {

@@ -2,7 +2,7 @@
 // over LoRA and head) and its greedy decoding speed on this machine. Prints figures; asserts none.
 import { choiceFlag, intFlag, parseCommandLine, usageError } from "../../common/cli.js";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend, type BackendChoice } from "../backend.js";
+import { initBackend, type BackendChoice } from "../backend/index.js";
 import { buildModel, buildPrompt, countParameters, type VlmModel } from "./index.js";
 
 const USAGE = `usage: radfleet bench model [--backend auto|wasm|cpu] [--batch 4] [--image-size 64] [--tokens 100]

@@ -99,6 +99,36 @@ export function tinyConfig(vocabSize: number, imageSize = 64): ModelConfig {
 }
 
 /**
+ * The built-in small configuration, between tiny and the 0.5B model: large enough that matmuls, not
+ * per-op dispatch, dominate a step, so it measures the tensor engine. Vision: 128×128 input, 16×16
+ * patches → 64 patches + 1 image_newline, 4 SigLIP layers of width 256 (4 heads of 64, MLP 1024).
+ * Projector 256 → 512 → 512. Language model: 6 Qwen2 layers of width 512, 8 query heads sharing 4
+ * key/value heads (head dim 64), SwiGLU 1408 (≈ 8/3 · 512, rounded to 64), tied embeddings.
+ * Parameters: 3,372,800 vision + 512 image_newline + 394,240 projector + (17,707,520 + 512·V)
+ * language + 7,182 head — 21,609,230 with the built-in 248-word vocabulary.
+ */
+export function smallConfig(vocabSize: number, imageSize = 128): ModelConfig {
+  const c = tinyConfig(vocabSize, imageSize);
+  c.vision_config = {
+    ...c.vision_config,
+    hidden_size: 256,
+    intermediate_size: 1024,
+    num_hidden_layers: 4,
+    num_attention_heads: 4,
+    patch_size: 16,
+  };
+  c.text_config = {
+    ...c.text_config,
+    hidden_size: 512,
+    intermediate_size: 1408,
+    num_hidden_layers: 6,
+    num_attention_heads: 8,
+    num_key_value_heads: 4,
+  };
+  return c;
+}
+
+/**
  * The real LLaVA-OneVision Qwen2 configurations (llava-hf/llava-onevision-qwen2-{0.5b,7b}-ov-hf),
  * for GPU nodes. Memory in NF4 with double quantization: about 4.127 bits per quantized parameter,
  * so the 7B language model's ~6.5e9 linear weights take ~3.4 GB, plus float embeddings

@@ -30,11 +30,11 @@ export function siglipNormalization(channels: number): ImageNormalization {
 }
 
 /**
- * The normalisation a model without preprocessor_config.json gets: the pipeline's for the tiny
- * preset (and no preset), SigLIP's 0.5 / 0.5 for the real presets.
+ * The normalisation a model without preprocessor_config.json gets: the pipeline's for the built-in
+ * presets (tiny, small; and no preset), SigLIP's 0.5 / 0.5 for the real presets.
  */
 export function defaultNormalization(preset: string | undefined, channels: number): ImageNormalization {
-  return preset === undefined || preset === "tiny"
+  return preset === undefined || preset === "tiny" || preset === "small"
     ? pipelineNormalization(channels)
     : siglipNormalization(channels);
 }

@@ -10,6 +10,7 @@ export {
   type TokenizerJson,
 } from "./tokenizer.js";
 export {
+  smallConfig,
   tinyConfig,
   realConfig,
   parseModelConfig,

@@ -11,7 +11,7 @@ import {
   type AdapterConfig,
   type LoraConfig,
 } from "../qlora/index.js";
-import { realConfig, tinyConfig, type ModelConfig } from "./config.js";
+import { realConfig, smallConfig, tinyConfig, type ModelConfig } from "./config.js";
 import { readCheckpointDir, writeCheckpointDir } from "./checkpoint-dir.js";
 import { defaultNormalization, type ImageNormalization } from "./image-normalization.js";
 import { generateBeam, generateGreedy } from "./generate.js";
@@ -24,7 +24,7 @@ export interface ModelSpec {
    * Also picks the pixels' normalisation when there is no preprocessor_config.json: tiny (and unset)
    * the data pipeline's own, the real presets SigLIP's 0.5 / 0.5.
    */
-  preset?: "tiny" | "llava-onevision-qwen2-0.5b" | "llava-onevision-qwen2-7b";
+  preset?: "tiny" | "small" | "llava-onevision-qwen2-0.5b" | "llava-onevision-qwen2-7b";
   /**
    * A Hugging Face directory (config.json + safetensors + tokenizer.json, and preprocessor_config.json
    * whose image_mean / image_std the model converts the pipeline's pixels to); overrides the preset's weights.
@@ -286,22 +286,25 @@ export async function buildModel(spec: ModelSpec): Promise<VlmModel> {
     );
   }
   const preset = spec.preset ?? "tiny";
-  if (preset !== "tiny") {
+  if (preset !== "tiny" && preset !== "small") {
     throw new Error(
-      `model preset ${preset}: random initialisation is only for "tiny"; set model.path to a downloaded llava-hf/${preset}-ov-hf directory`,
+      `model preset ${preset}: random initialisation is only for "tiny" and "small"; set model.path to a downloaded llava-hf/${preset}-ov-hf directory`,
     );
   }
   const tokJson =
     spec.tokenizerJson ?? buildWordLevelTokenizer([DEFAULT_TINY_VOCABULARY, ...(spec.corpus ?? [])]);
   const tok = tokenizerFromJson(tokJson, "tiny tokenizer");
-  const config = tinyConfig(tok.vocabSize, spec.imageSize ?? 64);
+  const config =
+    preset === "small"
+      ? smallConfig(tok.vocabSize, spec.imageSize ?? 128)
+      : tinyConfig(tok.vocabSize, spec.imageSize ?? 64);
   config.image_token_index = tok.imageTokenId;
   return new VlmModel(
     new LlavaModel(
       config,
       randomWeights(config, spec.seed),
       { ...opts, imageNormalization: defaultNormalization(preset, config.vision_config.num_channels) },
-      "tiny preset",
+      `${preset} preset`,
     ),
     tok,
     tokJson,

@@ -1,20 +1,26 @@
 // `radfleet bench train`: data-parallel training throughput on this machine. Runs the same
 // short run with 1 worker and with N workers (real processes, real coordinator and all-reduce),
 // and prints samples/s, scaling efficiency, the step-time split, model FLOPs utilisation against a
-// matmul peak measured in the same run, and each trainer's peak resident memory.
+// matmul peak measured in the same run, and each trainer's peak resident memory. With --backends it
+// does so for each tensor backend in one run, so their figures share the machine's state.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { intFlag, parseCommandLine, usageError } from "../../common/cli.js";
+import { choiceFlag, intFlag, parseCommandLine, usageError } from "../../common/cli.js";
+import { localCpuShare } from "../../common/trainer-env.js";
 
 const BIN = fileURLToPath(new URL("../../bin/radfleet.js", import.meta.url));
 
-function radfleet(args: string[], quiet = true): Promise<{ code: number | null; out: string }> {
+function radfleet(
+  args: string[],
+  quiet = true,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
     let out = "";
     child.stdout.on("data", (d: Buffer) => {
       out += d.toString();
@@ -34,6 +40,7 @@ interface StepLog {
   totalParameters?: number;
   sequenceLength?: number;
   maxRssBytes?: number;
+  backend?: string;
 }
 
 export interface WorkerCountResult {
@@ -84,46 +91,111 @@ function summarise(workers: number, batch: number, logs: StepLog[][], warmup: nu
 }
 
 /**
- * float32 matmul throughput of the tensor engine on this machine (FLOP/s, one thread like a
- * trainer): the best of a few shapes, including the tiny model's own.
+ * float32 matmul throughput of `backend` with `threads` threads per op (what one trainer of a run
+ * with that many workers gets), measured in a child process of its own so its thread pool is sized
+ * as the trainer's: the best of a few shapes, including the models' own.
  */
-async function matmulPeak(): Promise<{ flops: number; backend: string }> {
-  const { initBackend } = await import("../backend.js");
-  const tf = await import("@tensorflow/tfjs");
-  const backend = await initBackend("auto");
-  let best = 0;
-  for (const [m, k, n] of [
-    [512, 512, 512],
-    [1024, 1024, 1024],
-    [660, 128, 256],
-  ]) {
-    const a = tf.randomNormal([m, k]);
-    const b = tf.randomNormal([k, n]);
-    const warm = tf.matMul(a, b);
-    warm.dataSync();
-    warm.dispose();
-    const reps = 10;
-    const t0 = performance.now();
-    for (let i = 0; i < reps; i++) {
-      const c = tf.matMul(a, b);
-      c.dataSync();
-      c.dispose();
-    }
-    best = Math.max(best, (2 * m * k * n * reps) / ((performance.now() - t0) / 1000));
-    tf.dispose([a, b]);
-  }
-  return { flops: best, backend: backend.name };
+async function matmulPeak(backend: string, threads: number): Promise<number> {
+  const script = `import * as tf from "@tensorflow/tfjs";
+import { initBackend } from ${JSON.stringify(fileURLToPath(new URL("../backend/index.ts", import.meta.url)))};
+await initBackend(${JSON.stringify(backend)});
+let best = 0;
+for (const [m, k, n] of [[512, 512, 512], [1024, 1024, 1024], [2048, 2048, 2048], [660, 128, 256], [1320, 512, 1408]]) {
+  const a = tf.randomNormal([m, k]), b = tf.randomNormal([k, n]);
+  tf.matMul(a, b).dataSync();
+  const reps = m >= 2048 ? 3 : 10;
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) { const c = tf.matMul(a, b); c.dataSync(); c.dispose(); }
+  best = Math.max(best, (2 * m * k * n * reps) / ((performance.now() - t0) / 1000));
+  tf.dispose([a, b]);
+}
+console.log(best);`;
+  const env = { ...process.env, RADFLEET_BACKEND: backend, TF_NUM_INTRAOP_THREADS: String(threads) };
+  const r = await exec(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], env);
+  if (r.code !== 0) throw new Error(`matmul peak on ${backend}: ${r.out}`);
+  return Number(r.out.trim().split("\n").pop());
 }
 
-const USAGE = "usage: radfleet bench train [--workers N] [--steps N] [--batch N] [--json] [--keep]";
+/**
+ * The machine's anchor: OpenBLAS sgemm through numpy with every core. OPENBLAS_CORETYPE and
+ * OPENBLAS_L2_SIZE are unset for this command alone: set on some machines here for older OpenBLAS
+ * builds, they slow a current one. Undefined when numpy is absent.
+ */
+async function numpyAnchor(): Promise<{ gflops: number; kernel: string } | undefined> {
+  const script = [
+    "import numpy as np, time, json",
+    "best = 0",
+    "for n in (1024, 2048):",
+    "    a = np.random.rand(n, n).astype(np.float32); b = np.random.rand(n, n).astype(np.float32); a @ b",
+    "    t = time.perf_counter()",
+    "    for _ in range(5): a @ b",
+    "    best = max(best, 2 * n ** 3 * 5 / (time.perf_counter() - t) / 1e9)",
+    "kernel = 'unknown'",
+    "try:",
+    "    from threadpoolctl import threadpool_info",
+    "    blas = [i for i in threadpool_info() if i.get('user_api') == 'blas']",
+    "    kernel = ', '.join(f\"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} ({i.get('num_threads')} threads)\" for i in blas) or kernel",
+    "except ImportError:",
+    "    pass",
+    "print(json.dumps({'gflops': best, 'kernel': kernel}))",
+  ].join("\n");
+  const env = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  for (const python of ["python3", "python"]) {
+    const r = await exec(python, ["-c", script], env).catch(() => undefined);
+    if (r?.code === 0)
+      return JSON.parse(r.out.trim().split("\n").pop()!) as { gflops: number; kernel: string };
+  }
+  return undefined;
+}
+
+function exec(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    child.once("error", reject);
+    child.once("exit", (code) => resolve({ code, out }));
+  });
+}
+
+const USAGE =
+  "usage: radfleet bench train [--backends tensorflow,wasm] [--preset tiny|small] [--workers N] [--steps N] [--batch N] [--image-size N] [--tokens N] [--json] [--keep]";
+
+const BACKENDS = ["tensorflow", "wasm", "cpu"] as const;
+type Backend = (typeof BACKENDS)[number];
+
+export interface BackendResult {
+  backend: string;
+  /** Samples/s by worker count. */
+  samplesPerSecond: Record<string, number>;
+  /** Model FLOPs utilisation by worker count: achieved FLOP/s over the workers' matmul peak. */
+  mfu: Record<string, number>;
+  /** This backend's matmul peak with one trainer's threads (all of its cores), GFLOP/s. */
+  matmulPeakGflops: number;
+  /** The peak one worker has at each worker count (threads are split between workers), GFLOP/s. */
+  workerPeakGflops: Record<string, number>;
+  threadsPerWorker: Record<string, number>;
+  results: (WorkerCountResult & { scalingEfficiency: number; allreduceShare: number; mfu: number })[];
+}
 
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseCommandLine(
     argv,
     {
+      backends: { type: "string" },
+      preset: { type: "string" },
       workers: { type: "string" },
       steps: { type: "string" },
       batch: { type: "string" },
+      "image-size": { type: "string" },
+      tokens: { type: "string" },
       json: { type: "boolean", default: false },
       keep: { type: "boolean", default: false },
     },
@@ -131,11 +203,22 @@ export async function run(argv: string[]): Promise<number> {
   );
   if (typeof parsed === "number") return parsed;
   const { values } = parsed;
-  let workers: number, steps: number, batch: number;
+  let workers: number, steps: number, batch: number, imageSize: number, tokens: number;
+  let preset: "tiny" | "small";
+  let backends: (Backend | "auto")[];
   try {
+    preset = choiceFlag("preset", values.preset, ["tiny", "small"] as const, "tiny");
     workers = intFlag("workers", values.workers, 2);
-    steps = intFlag("steps", values.steps, 30, 6);
+    steps = intFlag("steps", values.steps, preset === "small" ? 10 : 30, 6);
     batch = intFlag("batch", values.batch, 4);
+    imageSize = intFlag("image-size", values["image-size"], preset === "small" ? 128 : 64, 16);
+    tokens = intFlag("tokens", values.tokens, 96, 8);
+    backends = (values.backends ?? "auto").split(",").map((b) => {
+      if (b === "auto") return "auto";
+      if (!(BACKENDS as readonly string[]).includes(b))
+        throw new Error(`--backends: expected a list of tensorflow, wasm, cpu; got ${JSON.stringify(b)}`);
+      return b as Backend;
+    });
   } catch (e) {
     return usageError((e as Error).message, USAGE);
   }
@@ -151,62 +234,132 @@ export async function run(argv: string[]): Promise<number> {
     "--seed",
     "5",
     "--size",
-    "64",
+    String(imageSize),
   ]);
   if (gen.code !== 0) throw new Error(`data synth failed: ${gen.out}`);
   const warmup = Math.min(5, Math.floor(steps / 3));
-  const results: WorkerCountResult[] = [];
-  for (const w of [...new Set([1, workers])]) {
-    const spec = join(root, `spec-${w}.yaml`);
-    await writeFile(
-      spec,
-      [
-        `data: { path: ${data}, imageSize: 64, maxReportTokens: 96 }`,
-        `training: { steps: ${steps}, batchSize: ${batch}, verifyEvery: 0 }`,
-        `checkpoint: { interval: ${steps + 1} }`,
-        "evaluation: { maxSamples: 1, generation: { maxNewTokens: 1 } }",
-        `replicas: { min: ${w}, max: ${w} }`,
-        "rendezvous: { lastCallSeconds: 1 }",
-      ].join("\n") + "\n",
+  const cores = availableParallelism();
+  const counts = [...new Set([1, workers])];
+  const out: BackendResult[] = [];
+  for (const requested of backends) {
+    const results: WorkerCountResult[] = [];
+    let backend: string = requested;
+    for (const w of counts) {
+      const spec = join(root, `spec-${requested}-${w}.yaml`);
+      await writeFile(
+        spec,
+        [
+          `backend: ${requested}`,
+          // The shipped tiny base takes 64 px images; other sizes and the small preset start from a seed.
+          `model: { preset: ${preset}, init: ${preset === "tiny" && imageSize === 64 ? "pretrained" : "random"} }`,
+          `data: { path: ${data}, imageSize: ${imageSize}, maxReportTokens: ${tokens} }`,
+          `training: { steps: ${steps}, batchSize: ${batch}, verifyEvery: 0 }`,
+          `checkpoint: { interval: ${steps + 1} }`,
+          "evaluation: { maxSamples: 1, generation: { maxNewTokens: 1 } }",
+          `replicas: { min: ${w}, max: ${w} }`,
+          "rendezvous: { lastCallSeconds: 1 }",
+        ].join("\n") + "\n",
+      );
+      const runDir = join(root, `run-${requested}-${w}`);
+      // RADFLEET_BACKEND would override the spec's backend in every trainer: each run names its own.
+      const env = {
+        ...process.env,
+        RADFLEET_BACKEND: requested === "auto" ? (process.env.RADFLEET_BACKEND ?? "") : requested,
+      };
+      const r = await radfleet(["run", spec, "--run-dir", runDir, "--quiet"], true, env);
+      if (r.code !== 0) throw new Error(`the ${w}-worker run on ${requested} failed: ${r.out}`);
+      const logs = await logsOf(runDir, w);
+      backend = logs.flat().find((e) => e.event === "backend_selected")?.backend ?? backend;
+      results.push(summarise(w, batch, logs, warmup));
+    }
+    // Threads per worker as the local launcher gives them (wasm and cpu always use one).
+    const threadsPerWorker = Object.fromEntries(
+      counts.map((w) => [String(w), backend === "tensorflow" ? localCpuShare(w, cores) : 1]),
     );
-    const runDir = join(root, `run-${w}`);
-    const r = await radfleet(["run", spec, "--run-dir", runDir, "--quiet"]);
-    if (r.code !== 0) throw new Error(`the ${w}-worker run failed: ${r.out}`);
-    results.push(summarise(w, batch, await logsOf(runDir, w), warmup));
+    const peaks: Record<string, number> = {};
+    for (const t of new Set(Object.values(threadsPerWorker))) peaks[t] = await matmulPeak(backend, t);
+    const base = results[0];
+    const rows = results.map((r) => {
+      // Training FLOPs per sample ≈ 6 · parameters · tokens (forward 2, backward 4; the frozen base
+      // still propagates gradients to the adapters below it).
+      const flopsPerWorker = (6 * r.totalParameters * r.sequenceLength * batch) / r.stepSeconds;
+      return {
+        ...r,
+        scalingEfficiency: r.samplesPerSecond / (base.samplesPerSecond * r.workers),
+        allreduceShare: r.phases.allreduce / r.stepSeconds,
+        mfu: flopsPerWorker / peaks[threadsPerWorker[String(r.workers)]],
+      };
+    });
+    out.push({
+      backend,
+      samplesPerSecond: Object.fromEntries(rows.map((r) => [String(r.workers), r.samplesPerSecond])),
+      mfu: Object.fromEntries(rows.map((r) => [String(r.workers), r.mfu])),
+      matmulPeakGflops: peaks[threadsPerWorker["1"]] / 1e9,
+      workerPeakGflops: Object.fromEntries(
+        counts.map((w) => [String(w), peaks[threadsPerWorker[String(w)]] / 1e9]),
+      ),
+      threadsPerWorker,
+      results: rows,
+    });
   }
-  const peak = await matmulPeak();
-  const base = results[0];
-  const rows = results.map((r) => {
-    // Training FLOPs per sample ≈ 6 · parameters · tokens (forward 2, backward 4; the frozen base
-    // still propagates gradients to the adapters below it).
-    const flopsPerWorker = (6 * r.totalParameters * r.sequenceLength * batch) / r.stepSeconds;
-    return {
-      ...r,
-      scalingEfficiency: r.samplesPerSecond / (base.samplesPerSecond * r.workers),
-      allreduceShare: r.phases.allreduce / r.stepSeconds,
-      mfu: flopsPerWorker / peak.flops,
-    };
-  });
+  const anchor = await numpyAnchor();
+  const anchorGflops = anchor?.gflops ?? Math.max(...out.map((b) => b.matmulPeakGflops));
+  const ratios =
+    out.length > 1
+      ? Object.fromEntries(
+          out
+            .slice(1)
+            .map((b) => [
+              `${out[0].backend}/${b.backend}`,
+              out[0].samplesPerSecond["1"] / b.samplesPerSecond["1"],
+            ]),
+        )
+      : {};
   if (values.json) {
     console.log(
-      JSON.stringify({ matmulPeakFlops: peak.flops, backend: peak.backend, results: rows }, null, 2),
+      JSON.stringify(
+        {
+          preset,
+          batch,
+          imageSize,
+          tokens,
+          steps,
+          cores,
+          anchor: anchor
+            ? { source: "numpy sgemm (OpenBLAS)", gflops: anchor.gflops, kernel: anchor.kernel }
+            : { source: "best backend matmul (numpy absent)", gflops: anchorGflops },
+          speedup1Worker: ratios,
+          backends: out,
+        },
+        null,
+        2,
+      ),
     );
   } else {
     console.log(
-      `train benchmark: tiny preset, NF4 + LoRA, batch ${batch}/worker, ${steps} steps (first ${warmup} not timed), backend ${peak.backend}`,
+      `train benchmark: ${preset} preset, NF4 + LoRA, batch ${batch}/worker, ${imageSize} px, ≤${tokens} report tokens, ${steps} steps (first ${warmup} not timed), ${cores} cores`,
     );
     console.log(
-      `matmul peak (best of 512³, 1024³, 660×128×256; float32, one thread): ${(peak.flops / 1e9).toFixed(2)} GFLOP/s`,
+      anchor
+        ? `anchor: numpy sgemm ${anchor.gflops.toFixed(1)} GFLOP/s (${anchor.kernel})`
+        : `anchor: numpy absent; best backend matmul ${anchorGflops.toFixed(1)} GFLOP/s`,
     );
-    for (const r of rows) {
+    for (const b of out) {
       console.log(
-        `  ${r.workers} worker(s): ${r.samplesPerSecond.toFixed(2)} samples/s, step ${(r.stepSeconds * 1000).toFixed(0)} ms ` +
-          `(data ${(r.phases.data * 1000).toFixed(0)}, fwd+bwd ${(r.phases.forwardBackward * 1000).toFixed(0)}, ` +
-          `all-reduce ${(r.phases.allreduce * 1000).toFixed(0)}, optimizer ${(r.phases.optimizer * 1000).toFixed(0)} ms), ` +
-          `scaling efficiency ${r.scalingEfficiency.toFixed(2)}, all-reduce share ${(100 * r.allreduceShare).toFixed(1)}%, ` +
-          `MFU ${(100 * r.mfu).toFixed(1)}%, peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
+        `${b.backend}: matmul peak ${b.matmulPeakGflops.toFixed(1)} GFLOP/s with ${b.threadsPerWorker["1"]} thread(s) (${((100 * b.matmulPeakGflops) / anchorGflops).toFixed(0)}% of the anchor)`,
       );
+      for (const r of b.results) {
+        console.log(
+          `  ${r.workers} worker(s) × ${b.threadsPerWorker[String(r.workers)]} thread(s): ${r.samplesPerSecond.toFixed(2)} samples/s, step ${(r.stepSeconds * 1000).toFixed(0)} ms ` +
+            `(data ${(r.phases.data * 1000).toFixed(0)}, fwd+bwd ${(r.phases.forwardBackward * 1000).toFixed(0)}, ` +
+            `all-reduce ${(r.phases.allreduce * 1000).toFixed(0)}, optimizer ${(r.phases.optimizer * 1000).toFixed(0)} ms), ` +
+            `scaling efficiency ${r.scalingEfficiency.toFixed(2)}, all-reduce share ${(100 * r.allreduceShare).toFixed(1)}%, ` +
+            `MFU ${(100 * r.mfu).toFixed(1)}% of ${b.workerPeakGflops[String(r.workers)].toFixed(1)} GFLOP/s, peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
+        );
+      }
     }
+    for (const [k, v] of Object.entries(ratios))
+      console.log(`speed-up ${k} (1 worker, samples/s): ${v.toFixed(2)}×`);
   }
   if (!values.keep && existsSync(root)) await rm(root, { recursive: true, force: true });
   return 0;

@@ -5,7 +5,7 @@ import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { choiceFlag, intFlag, parseCommandLine, usageError } from "../../common/cli.js";
 import { loadRunSpecFile, type RunSpec } from "../../common/spec/index.js";
-import { initBackend, type BackendChoice } from "../backend.js";
+import { initBackend, type BackendChoice } from "../backend/index.js";
 import { loadDataset, loadImage } from "../data/index.js";
 import {
   defaultThresholds,

@@ -4,6 +4,11 @@ import { counter, gauge, histogram, type Registry } from "../../common/metrics.j
 
 export function trainerMetrics(reg: Registry) {
   return {
+    backendInfo: gauge(reg, {
+      name: "radfleet_trainer_backend_info",
+      help: "The tensor engine this trainer runs on (always 1): library version and threads per op",
+      labelNames: ["version", "threads"] as const,
+    }),
     loss: gauge(reg, {
       name: "radfleet_train_loss",
       help: "Training loss of the last step",

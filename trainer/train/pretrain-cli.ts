@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { intFlag, numFlag, parseCommandLine, usageError } from "../../common/cli.js";
-import { initBackend } from "../backend.js";
+import { initBackend } from "../backend/index.js";
 import { loadDataset, loadImage, ShardedSampler, synthesize, type Example } from "../data/index.js";
 import { buildModel, buildPrompt, TINY_BASE_DIR } from "../model/index.js";
 import { encodeExample, labelTargets, makeBatch } from "./batch.js";

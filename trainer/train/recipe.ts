@@ -75,6 +75,8 @@ export interface RecipeContext {
   injectDivergence?: { steps: number[]; rank: number };
   /** Called when this process's rank changes (metric labels follow the rank). */
   onRank?: (rank: number, generation: number) => void;
+  /** The tensor engine and its threads ("tensorflow 2.21.0, 1 thread"), recorded in checkpoints. */
+  engine?: string;
 }
 
 export type RecipeOutcome =
@@ -234,6 +236,7 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
         worldSize: g.worldSize,
         generation: g.generation,
         findingsThresholds: state.thresholds,
+        engine: ctx.engine,
       };
       const parts = encodeCheckpoint({
         adapter: model.adapterTensors(),
@@ -313,6 +316,16 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
           );
         }
         log.info("checkpoint_restored", { step: c.step });
+        if (ck.state.engine && ctx.engine && ck.state.engine !== ctx.engine) {
+          // Correct either way; only bit-for-bit equality with an uninterrupted run is lost.
+          log.warn("engine_changed", {
+            step: c.step,
+            checkpointEngine: ck.state.engine,
+            engine: ctx.engine,
+            message:
+              "resumed on another tensor engine or thread count: the run continues, but not bit-identical to an uninterrupted one",
+          });
+        }
         return {
           step: ck.state.step,
           sampler: ck.state.sampler,

@@ -59,5 +59,9 @@ function usesShippedBase(spec: RunSpec): boolean {
 
 /** Whether building this run's model needs the training reports (a vocabulary made from them). */
 export function modelNeedsCorpus(spec: RunSpec): boolean {
-  return spec.model.preset === "tiny" && !spec.model.path && !usesShippedBase(spec);
+  return (
+    (spec.model.preset === "tiny" || spec.model.preset === "small") &&
+    !spec.model.path &&
+    !usesShippedBase(spec)
+  );
 }

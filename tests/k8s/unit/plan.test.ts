@@ -109,6 +109,10 @@ describe("planRun", () => {
     expect(env.RADFLEET_COORDINATOR).toBe("r1:7070");
     expect(env.RADFLEET_SPEC).toBe("/etc/radfleet/spec.yaml");
     expect(env.RADFLEET_TOKEN).toEqual({ secretKeyRef: { name: "r1-token", key: "token" } });
+    // The tensor engine's threads follow the pod's CPU limit (the downward API; node cores without one).
+    expect(env.RADFLEET_CPU_LIMIT).toEqual({
+      resourceFieldRef: { containerName: "trainer", resource: "limits.cpu", divisor: "1" },
+    });
     expect(pod.metadata!.ownerReferences![0]).toMatchObject({
       uid: "uid-1",
       controller: true,

@@ -1,0 +1,21 @@
+// The tensor engine: which TensorFlow.js backend runs, with how many threads, and the offline build
+// of the native one.
+export {
+  describeBackend,
+  initBackend,
+  NODE_PACKAGES,
+  type BackendChoice,
+  type BackendInfo,
+  type BackendName,
+} from "./select.js";
+export { planThreads, type ThreadPlan } from "./threads.js";
+export {
+  defaultCacheRoot,
+  FLAVORS,
+  nativeCacheDir,
+  readManifest,
+  setupNative,
+  TENSORFLOW_VERSION,
+  type NativeFlavor,
+  type SetupResult,
+} from "./native-setup.js";
