@@ -230,3 +230,43 @@ describe("small preset", () => {
     m.dispose();
   });
 });
+
+describe("backends agree", () => {
+  it("the same training step gives the same loss and gradients on every backend, within float32 tolerance", async () => {
+    // Gradients in the model's variable order (tf.js suffixes names of a second model's variables).
+    const results: Record<string, { loss: number; grads: Float32Array[] }> = {};
+    for (const backend of MODEL_BACKENDS) {
+      expect(await tf.setBackend(backend)).toBe(true);
+      const m = await tiny(4);
+      for (const l of m.net.loraLayers())
+        l.loraB!.assign(tf.randomNormal(l.loraB!.shape, 0, 0.2, "float32", 11));
+      const { pixels, inputIds } = inputs(m);
+      const vars = m.trainableVariables();
+      const { value, grads } = tf.variableGrads(() => {
+        const out = m.forward({ pixels, inputIds }, { training: true, dropoutSeed: 7 });
+        return tf.add(tf.mean(out.logits), tf.mean(out.clsLogits)) as tf.Scalar;
+      }, vars);
+      results[backend] = {
+        loss: value.dataSync()[0],
+        grads: vars.map((v) => grads[v.name].dataSync() as Float32Array),
+      };
+      m.dispose();
+    }
+    const [ref, ...others] = MODEL_BACKENDS;
+    for (const b of others) {
+      expect(results[b].loss).toBeCloseTo(results[ref].loss, 5);
+      let worst = 0;
+      expect(results[b].grads).toHaveLength(results[ref].grads.length);
+      for (const [j, g] of results[ref].grads.entries()) {
+        const h = results[b].grads[j];
+        expect(h.length).toBe(g.length);
+        const scale = Math.max(...g.map(Math.abs), 1e-6);
+        for (let i = 0; i < g.length; i++) worst = Math.max(worst, Math.abs(g[i] - h[i]) / scale);
+      }
+      console.log(
+        `gradients ${b} vs ${ref}: max difference ${worst.toExponential(2)} of each tensor's largest entry`,
+      );
+      expect(worst).toBeLessThan(1e-3);
+    }
+  });
+});
