@@ -52,12 +52,22 @@ export async function serveMetricsFromThread(
     execArgv: [],
     workerData: { port: opts.port ?? 0, host: opts.host ?? "0.0.0.0" },
   });
-  const port = await new Promise<number>((resolve, reject) => {
-    worker.once("message", (m: { port?: number; error?: string }) =>
-      m.port !== undefined ? resolve(m.port) : reject(new Error(`metrics thread: ${m.error}`)),
-    );
-    worker.once("error", reject);
-  });
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) => {
+      worker.once("message", (m: { port?: number; error?: string }) =>
+        m.port !== undefined ? resolve(m.port) : reject(new Error(`metrics thread: ${m.error}`)),
+      );
+      worker.once("error", reject);
+      worker.once("exit", (code) =>
+        reject(new Error(`metrics thread exited (code ${code}) before listening`)),
+      );
+    });
+  } catch (err) {
+    // A thread left running (ref'd, listening for messages) would keep the failed process alive.
+    await worker.terminate();
+    throw err;
+  }
   const rendered = gauge(reg, {
     name: "radfleet_metrics_snapshot_timestamp_seconds",
     help: "Unix time at which the main thread rendered the metrics this scrape returns",

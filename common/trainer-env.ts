@@ -10,8 +10,9 @@ export const EXIT_PERMANENT_FAILURE = 3;
 
 /**
  * CPU cores a trainer may use (a Kubernetes quantity: "2", "1500m"), which sizes its tensor
- * engine's thread pool: the pod's CPU limit through the downward API on Kubernetes, the local
- * launcher's share of this machine's cores otherwise. Optional: a trainer without it uses every core.
+ * engine's thread pool: on Kubernetes the pod's CPU request (the cores the scheduler reserved for
+ * it) through the downward API, locally the launcher's share of this machine's cores. Optional: a
+ * trainer without it uses every core.
  */
 export const CPU_LIMIT_ENV = "RADFLEET_CPU_LIMIT";
 

@@ -12,6 +12,10 @@ cd "$(dirname "$0")/.."
 need=()
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || need+=(prometheus)
+# The native TensorFlow backend's build: pip fetches the wheel, g++ and make compile the binding.
+python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+command -v g++ >/dev/null 2>&1 || need+=(g++)
+command -v make >/dev/null 2>&1 || need+=(make)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "==> installing ${need[*]} (Debian packages)"

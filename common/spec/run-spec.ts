@@ -303,7 +303,7 @@ const resources = object({
     int({
       min: 1,
       description:
-        "Threads each trainer's tensor engine uses for one op (native tensorflow backend). Unset: the trainer's CPU limit (the pod's limits.cpu on Kubernetes, else the node's cores; locally this machine's cores / workers).",
+        "Threads each trainer's tensor engine uses for one op (native tensorflow backend). Unset: on Kubernetes resources.cpu rounded up to whole cores; locally this machine's cores / workers.",
     }),
   ),
 });

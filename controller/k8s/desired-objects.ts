@@ -398,10 +398,13 @@ export function desiredTrainerPod(
       env.push({ name: k, valueFrom: { fieldRef: { fieldPath: "status.podIP" } } });
     else env.push({ name: k, value: v });
   }
-  // The tensor engine sizes its thread pool to the pod's CPU limit (the node's cores when none is set).
+  // The tensor engine sizes its thread pool to the cores the scheduler reserved for the pod (its
+  // CPU request, spec.resources.cpu, rounded up to whole cores by the downward API). Trainer pods
+  // set no CPU limit, and limits.cpu would then read as the whole node: every trainer on it would
+  // size its pool to all of its cores.
   env.push({
     name: CPU_LIMIT_ENV,
-    valueFrom: { resourceFieldRef: { containerName: "trainer", resource: "limits.cpu", divisor: "1" } },
+    valueFrom: { resourceFieldRef: { containerName: "trainer", resource: "requests.cpu", divisor: "1" } },
   });
   for (const [k, v] of Object.entries(opts.extraEnv ?? {})) env.push({ name: k, value: v });
   const requests = trainerRequests(spec);

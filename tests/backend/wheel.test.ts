@@ -8,16 +8,23 @@ import { describe, expect, it } from "vitest";
 import { extractWheelEntry, listWheel, readWheelEntry } from "../../trainer/backend/wheel.js";
 
 const MAKE_ZIP = `
-import sys, zipfile, os
+import sys, zipfile
 path, zip64 = sys.argv[1], sys.argv[2] == "1"
+if zip64:
+    # Python then writes ZIP64 extras in the central directory and a ZIP64 end record, as it does
+    # for archives past 4 GiB or 65,535 entries.
+    zipfile.ZIP64_LIMIT = 1
+    zipfile.ZIP_FILECOUNT_LIMIT = 1
 big = bytes((i * 7919) % 251 for i in range(300_000))
+members = [("pkg/stored.txt", b"stored bytes\\n", zipfile.ZIP_STORED), ("pkg/lib/libthing.so.2", big, zipfile.ZIP_DEFLATED), ("pkg/empty", b"", zipfile.ZIP_DEFLATED)]
+if zip64:
+    members.append(("pkg/forced64.bin", b"zip64 member", zipfile.ZIP_DEFLATED))
 with zipfile.ZipFile(path, "w", allowZip64=True) as z:
-    z.writestr(zipfile.ZipInfo("pkg/stored.txt"), b"stored bytes\\n", compress_type=zipfile.ZIP_STORED)
-    z.writestr("pkg/lib/libthing.so.2", big, compress_type=zipfile.ZIP_DEFLATED)
-    z.writestr("pkg/empty", b"", compress_type=zipfile.ZIP_DEFLATED)
-    if zip64:
-        with z.open("pkg/forced64.bin", "w", force_zip64=True) as f:
-            f.write(b"zip64 member")
+    for name, data, method in members:
+        info = zipfile.ZipInfo(name)
+        info.compress_type = method
+        with z.open(info, "w", force_zip64=zip64) as f:
+            f.write(data)
     z.comment = b"a trailing archive comment"
 `;
 
@@ -42,11 +49,16 @@ describe("wheel reader", () => {
     expect((await readFile(out)).equals(big)).toBe(true);
   });
 
-  it("reads ZIP64 extra fields", async () => {
-    const { path } = await makeZip(true);
+  it("reads ZIP64 end records and extra fields", async () => {
+    const { path, big } = await makeZip(true);
+    const bytes = await readFile(path);
+    expect(bytes.includes(Buffer.from([0x50, 0x4b, 0x06, 0x06]))).toBe(true); // a ZIP64 end record
     const entries = await listWheel(path);
+    expect(entries).toHaveLength(4);
     const e = entries.find((x) => x.name === "pkg/forced64.bin")!;
     expect((await readWheelEntry(path, e)).toString()).toBe("zip64 member");
+    const lib = entries.find((x) => x.name === "pkg/lib/libthing.so.2")!;
+    expect((await readWheelEntry(path, lib)).equals(big)).toBe(true);
   });
 
   it("refuses a damaged member (CRC mismatch) and leaves no file behind; names a non-ZIP", async () => {
@@ -61,6 +73,7 @@ describe("wheel reader", () => {
     await writeFile(damaged, bytes);
     const out = join(path, "..", "out2", "stored.txt");
     await expect(extractWheelEntry(damaged, e, out)).rejects.toThrow(/pkg\/stored\.txt is damaged/);
+    await expect(readWheelEntry(damaged, e)).rejects.toThrow(/pkg\/stored\.txt is damaged/);
     await expect(readFile(out)).rejects.toThrow(/ENOENT/);
     const notZip = join(path, "..", "not.whl");
     await writeFile(notZip, "hello");

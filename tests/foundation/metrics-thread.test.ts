@@ -50,3 +50,26 @@ it("answers scrapes while the main thread is blocked, then closes so the process
   expect(await exited, err).toBe(0);
   expect(out).toContain("FREE");
 }, 30_000);
+
+it("a port already taken is an error, and the failed process still exits", async () => {
+  const script = `import net from "node:net";
+    import { newRegistry } from ${JSON.stringify(METRICS)};
+    import { serveMetricsFromThread } from ${JSON.stringify(THREAD)};
+    const blocker = net.createServer();
+    await new Promise((r) => blocker.listen(0, "127.0.0.1", r));
+    try {
+      await serveMetricsFromThread(newRegistry(), { port: blocker.address().port, host: "127.0.0.1" });
+    } catch (err) {
+      console.log("REJECTED " + err.message);
+      process.exitCode = 1;
+    }
+    blocker.close();`;
+  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d));
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  expect(out).toMatch(/REJECTED metrics thread: .*EADDRINUSE/);
+  expect(code).toBe(1);
+}, 30_000);

@@ -5,7 +5,18 @@
 // the cache and to the tfjs-node package in node_modules, nowhere else.
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { copyFile, mkdir, readdir, readFile, rename, rm, symlink, lstat, writeFile } from "node:fs/promises";
+import {
+  copyFile,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  rm,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { extractWheelEntry, listWheel, readWheelEntry, type WheelEntry } from "./wheel.js";
@@ -102,7 +113,16 @@ export async function setupNative(opts: SetupOptions): Promise<SetupResult> {
   } catch (err) {
     if (err instanceof SetupError)
       return { ok: false, flavor: opts.flavor, pkg, reason: err.reason, fix: err.fix };
-    throw err;
+    // Anything else (a full disk, no permission, a damaged download) is still one line, not a
+    // stack: the build is optional, and radfleet runs on wasm without it.
+    const cacheDir = nativeCacheDir(opts.cacheRoot ?? defaultCacheRoot(opts.env ?? process.env), opts.flavor);
+    return {
+      ok: false,
+      flavor: opts.flavor,
+      pkg,
+      reason: `setup failed: ${err instanceof Error ? err.message : String(err)}`,
+      fix: `fix what it names (disk space, permissions on ${cacheDir} or node_modules), then npm run setup:tensorflow -- ${opts.flavor === "gpu" ? "--gpu " : ""}--force`,
+    };
   }
 }
 
@@ -142,6 +162,8 @@ async function setup(opts: SetupOptions): Promise<SetupResult> {
     log(`reusing ${cacheDir}`);
   } else {
     await mkdir(cacheDir, { recursive: true });
+    // A rebuild first forgets the old one, so a rebuild that fails half-way is never "reused" later.
+    await rm(bindingCache, { force: true });
     const python = findPython(env);
     let wheels: string[];
     const manifestPath = join(cacheDir, "manifest.json");
@@ -149,6 +171,7 @@ async function setup(opts: SetupOptions): Promise<SetupResult> {
       wheels = (JSON.parse(await readFile(manifestPath, "utf8")) as Manifest).wheels;
       log(`libtensorflow ${TENSORFLOW_VERSION} already in ${cacheDir}`);
     } else {
+      await rm(manifestPath, { force: true });
       wheels = await fetchLibtensorflow({ flavor: opts.flavor, python, cacheDir, pkgDir, log, setupCmd });
     }
     await linkDeps(pkgDir, cacheDir);
@@ -175,7 +198,10 @@ async function setup(opts: SetupOptions): Promise<SetupResult> {
   if (!loaded.ok) {
     // A binding that does not load must not be left where tfjs-node finds it: radfleet then falls back to wasm.
     await rm(target, { force: true });
-    throw new SetupError(`the built binding does not load: ${loaded.error}`, `${setupCmd} -- --force`);
+    throw new SetupError(
+      `the built binding does not load: ${loaded.error}`,
+      `${setupCmd}${opts.flavor === "gpu" ? "" : " --"} --force`,
+    );
   }
   log(`${flavor.pkg} loads: backend tensorflow, libtensorflow ${loaded.version}`);
   return {
@@ -377,9 +403,16 @@ async function linkDeps(pkgDir: string, cacheDir: string): Promise<void> {
   await mkdir(deps, { recursive: true });
   for (const name of ["lib", "include"]) {
     const link = join(deps, name);
+    const target = join(cacheDir, name);
+    // Trainers may be loading libtensorflow through this link right now: a link that is already
+    // right is left alone, and a new one replaces the old by rename, so it never goes missing.
+    if ((await readlink(link).catch(() => undefined)) === target) continue;
     const st = await lstat(link).catch(() => undefined);
-    if (st) await rm(link, { recursive: true, force: true });
-    await symlink(join(cacheDir, name), link);
+    if (st && !st.isSymbolicLink()) await rm(link, { recursive: true, force: true });
+    const tmp = `${link}.tmp-${process.pid}`;
+    await rm(tmp, { force: true });
+    await symlink(target, tmp);
+    await rename(tmp, link);
   }
 }
 

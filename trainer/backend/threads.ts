@@ -1,8 +1,8 @@
 // How many threads libtensorflow may use. Two trainers on one 2-core machine, each with
 // TensorFlow's default pool (one thread per core), would oversubscribe it: every matmul would
 // fight the other process for the same cores. So each trainer gets its share: the spec's
-// resources.threads, else its CPU limit (the pod's, through the downward API; the local launcher's
-// cores / workers), else every core. TensorFlow reads TF_NUM_INTRAOP_THREADS and
+// resources.threads, else RADFLEET_CPU_LIMIT (on Kubernetes the pod's CPU request through the
+// downward API; locally the launcher's cores / workers), else every core. TensorFlow reads TF_NUM_INTRAOP_THREADS and
 // TF_NUM_INTEROP_THREADS once, when the library starts, so they are set before it is loaded.
 import { availableParallelism } from "node:os";
 import { CPU_LIMIT_ENV } from "../../common/trainer-env.js";

@@ -59,10 +59,11 @@ export async function listWheel(path: string): Promise<WheelEntry[]> {
   let count = tail.readUInt16LE(eocd + 10);
   let cdSize = tail.readUInt32LE(eocd + 12);
   let cdOffset = tail.readUInt32LE(eocd + 16);
-  if (cdOffset === U32_MAX || count === 0xffff || cdSize === U32_MAX) {
-    const loc = eocd - 20;
-    if (loc < 0 || tail.readUInt32LE(loc) !== ZIP64_EOCD_LOCATOR_SIG)
-      throw new Error(`${path}: ZIP64 archive without a ZIP64 locator`);
+  const loc = eocd - 20;
+  const hasZip64 = loc >= 0 && tail.readUInt32LE(loc) === ZIP64_EOCD_LOCATOR_SIG;
+  // Saturated fields mean ZIP64, but an archive of exactly 65,535 entries may have none.
+  if (hasZip64 || cdOffset === U32_MAX || cdSize === U32_MAX) {
+    if (!hasZip64) throw new Error(`${path}: ZIP64 archive without a ZIP64 locator`);
     const z64 = await readAt(path, Number(tail.readBigUInt64LE(loc + 8)), 56);
     if (z64.readUInt32LE(0) !== ZIP64_EOCD_SIG) throw new Error(`${path}: bad ZIP64 end record`);
     count = Number(z64.readBigUInt64LE(32));
@@ -110,7 +111,29 @@ export async function listWheel(path: string): Promise<WheelEntry[]> {
   return entries;
 }
 
-/** A member's bytes, whole (for small files: headers, METADATA). */
+/** Counts and checksums what passes through, to compare with the central directory afterwards. */
+function checker(path: string, entry: WheelEntry): { stream: Transform; verify(): void } {
+  let crc = 0;
+  let written = 0;
+  const stream = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      crc = crc32(chunk, crc);
+      written += chunk.length;
+      done(null, chunk);
+    },
+  });
+  return {
+    stream,
+    verify() {
+      if (written !== entry.size || crc >>> 0 !== entry.crc32 >>> 0)
+        throw new Error(
+          `${path}: ${entry.name} is damaged (${written} of ${entry.size} bytes, CRC ${(crc >>> 0).toString(16)} expected ${entry.crc32.toString(16)})`,
+        );
+    },
+  };
+}
+
+/** A member's bytes, whole (for small files: headers, METADATA), checked like an extraction. */
 export async function readWheelEntry(path: string, entry: WheelEntry): Promise<Buffer> {
   const chunks: Buffer[] = [];
   const collect = new Writable({
@@ -119,7 +142,9 @@ export async function readWheelEntry(path: string, entry: WheelEntry): Promise<B
       done();
     },
   });
-  await pipeEntry(path, entry, collect);
+  const check = checker(path, entry);
+  await pipeEntry(path, entry, check.stream, collect);
+  check.verify();
   return Buffer.concat(chunks);
 }
 
@@ -130,21 +155,10 @@ export async function readWheelEntry(path: string, entry: WheelEntry): Promise<B
 export async function extractWheelEntry(path: string, entry: WheelEntry, dest: string): Promise<void> {
   await mkdir(dirname(dest), { recursive: true });
   const tmp = `${dest}.tmp-${process.pid}`;
-  let crc = 0;
-  let written = 0;
-  const check = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      crc = crc32(chunk, crc);
-      written += chunk.length;
-      done(null, chunk);
-    },
-  });
+  const check = checker(path, entry);
   try {
-    await pipeEntry(path, entry, check, createWriteStream(tmp, { mode: 0o755 }));
-    if (written !== entry.size || crc >>> 0 !== entry.crc32 >>> 0)
-      throw new Error(
-        `${path}: ${entry.name} is damaged (${written} of ${entry.size} bytes, CRC ${(crc >>> 0).toString(16)} expected ${entry.crc32.toString(16)})`,
-      );
+    await pipeEntry(path, entry, check.stream, createWriteStream(tmp, { mode: 0o755 }));
+    check.verify();
     await rename(tmp, dest);
   } catch (err) {
     await rm(tmp, { force: true });

@@ -10,7 +10,6 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { choiceFlag, intFlag, parseCommandLine, usageError } from "../../common/cli.js";
-import { localCpuShare } from "../../common/trainer-env.js";
 
 const BIN = fileURLToPath(new URL("../../bin/radfleet.js", import.meta.url));
 
@@ -41,6 +40,7 @@ interface StepLog {
   sequenceLength?: number;
   maxRssBytes?: number;
   backend?: string;
+  threads?: number;
 }
 
 export interface WorkerCountResult {
@@ -244,6 +244,9 @@ export async function run(argv: string[]): Promise<number> {
   for (const requested of backends) {
     const results: WorkerCountResult[] = [];
     let backend: string = requested;
+    // Threads each worker's engine used, as its trainer logged them (the launcher's split, or what
+    // the environment or the spec set).
+    const threadsPerWorker: Record<string, number> = {};
     for (const w of counts) {
       const spec = join(root, `spec-${requested}-${w}.yaml`);
       await writeFile(
@@ -269,13 +272,11 @@ export async function run(argv: string[]): Promise<number> {
       const r = await radfleet(["run", spec, "--run-dir", runDir, "--quiet"], true, env);
       if (r.code !== 0) throw new Error(`the ${w}-worker run on ${requested} failed: ${r.out}`);
       const logs = await logsOf(runDir, w);
-      backend = logs.flat().find((e) => e.event === "backend_selected")?.backend ?? backend;
+      const selected = logs.flat().find((e) => e.event === "backend_selected");
+      backend = selected?.backend ?? backend;
+      threadsPerWorker[String(w)] = selected?.threads ?? 1;
       results.push(summarise(w, batch, logs, warmup));
     }
-    // Threads per worker as the local launcher gives them (wasm and cpu always use one).
-    const threadsPerWorker = Object.fromEntries(
-      counts.map((w) => [String(w), backend === "tensorflow" ? localCpuShare(w, cores) : 1]),
-    );
     const peaks: Record<string, number> = {};
     for (const t of new Set(Object.values(threadsPerWorker))) peaks[t] = await matmulPeak(backend, t);
     const base = results[0];

@@ -109,9 +109,11 @@ describe("planRun", () => {
     expect(env.RADFLEET_COORDINATOR).toBe("r1:7070");
     expect(env.RADFLEET_SPEC).toBe("/etc/radfleet/spec.yaml");
     expect(env.RADFLEET_TOKEN).toEqual({ secretKeyRef: { name: "r1-token", key: "token" } });
-    // The tensor engine's threads follow the pod's CPU limit (the downward API; node cores without one).
+    // The tensor engine's threads follow the cores reserved for the pod (its request: no limit is set,
+    // and limits.cpu would read as the whole node).
+    expect(c.resources?.limits?.cpu).toBeUndefined();
     expect(env.RADFLEET_CPU_LIMIT).toEqual({
-      resourceFieldRef: { containerName: "trainer", resource: "limits.cpu", divisor: "1" },
+      resourceFieldRef: { containerName: "trainer", resource: "requests.cpu", divisor: "1" },
     });
     expect(pod.metadata!.ownerReferences![0]).toMatchObject({
       uid: "uid-1",
