@@ -17,6 +17,7 @@ interface Row {
   peakRssBytes: number;
   totalParameters: number;
   scalingEfficiency: number;
+  scalingAtEqualThreads: number;
   allreduceShare: number;
   mfu: number;
 }
@@ -76,6 +77,12 @@ test("per backend in one run: 1 and 2 workers, throughput, step split, scaling, 
     else expect(b.threadsPerWorker["2"]).toBe(Math.max(1, Math.floor(b.threadsPerWorker["1"] / 2)));
     const [one, two] = b.results;
     expect(one.scalingEfficiency).toBe(1);
+    expect(one.scalingAtEqualThreads).toBe(1);
+    // Against one worker on the same threads per worker: wasm's are equal anyway; on tensorflow the
+    // 1-worker baseline had twice the threads, so an extra pinned run is the baseline.
+    if (b.threadsPerWorker["2"] === b.threadsPerWorker["1"])
+      expect(two.scalingAtEqualThreads).toBeCloseTo(two.scalingEfficiency, 6);
+    expect(two.scalingAtEqualThreads).toBeGreaterThan(0);
     // Scaling is the 2-worker throughput against twice the 1-worker one.
     expect(two.scalingEfficiency).toBeCloseTo(two.samplesPerSecond / (2 * one.samplesPerSecond), 6);
     for (const x of b.results) {

@@ -182,7 +182,14 @@ export interface BackendResult {
   /** The peak one worker has at each worker count (threads are split between workers), GFLOP/s. */
   workerPeakGflops: Record<string, number>;
   threadsPerWorker: Record<string, number>;
-  results: (WorkerCountResult & { scalingEfficiency: number; allreduceShare: number; mfu: number })[];
+  results: (WorkerCountResult & {
+    /** Against 1 worker with all of its cores. */
+    scalingEfficiency: number;
+    /** Against 1 worker with the same threads per worker: what data parallelism itself costs. */
+    scalingAtEqualThreads: number;
+    allreduceShare: number;
+    mfu: number;
+  })[];
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -247,8 +254,9 @@ export async function run(argv: string[]): Promise<number> {
     // Threads each worker's engine used, as its trainer logged them (the launcher's split, or what
     // the environment or the spec set).
     const threadsPerWorker: Record<string, number> = {};
-    for (const w of counts) {
-      const spec = join(root, `spec-${requested}-${w}.yaml`);
+    // One run of `w` workers; extraEnv can pin the threads (RADFLEET_CPU_LIMIT).
+    const runOnce = async (w: number, tag: string, extraEnv: Record<string, string> = {}) => {
+      const spec = join(root, `spec-${requested}-${tag}.yaml`);
       await writeFile(
         spec,
         [
@@ -263,19 +271,40 @@ export async function run(argv: string[]): Promise<number> {
           "rendezvous: { lastCallSeconds: 1 }",
         ].join("\n") + "\n",
       );
-      const runDir = join(root, `run-${requested}-${w}`);
+      const runDir = join(root, `run-${requested}-${tag}`);
       // RADFLEET_BACKEND would override the spec's backend in every trainer: each run names its own.
       const env = {
         ...process.env,
         RADFLEET_BACKEND: requested === "auto" ? (process.env.RADFLEET_BACKEND ?? "") : requested,
+        ...extraEnv,
       };
       const r = await radfleet(["run", spec, "--run-dir", runDir, "--quiet"], true, env);
       if (r.code !== 0) throw new Error(`the ${w}-worker run on ${requested} failed: ${r.out}`);
       const logs = await logsOf(runDir, w);
       const selected = logs.flat().find((e) => e.event === "backend_selected");
-      backend = selected?.backend ?? backend;
-      threadsPerWorker[String(w)] = selected?.threads ?? 1;
-      results.push(summarise(w, batch, logs, warmup));
+      return {
+        result: summarise(w, batch, logs, warmup),
+        backend: selected?.backend,
+        threads: selected?.threads ?? 1,
+      };
+    };
+    for (const w of counts) {
+      const one = await runOnce(w, String(w));
+      backend = one.backend ?? backend;
+      threadsPerWorker[String(w)] = one.threads;
+      results.push(one.result);
+    }
+    // Scaling against 1 worker with all the cores mixes two things: how well one process uses more
+    // threads, and what data parallelism costs. So each worker count is also compared with one
+    // worker on the same threads per worker (an extra 1-worker run where those differ).
+    const sameThreadsBase: Record<string, number> = {};
+    for (const w of counts) {
+      const t = threadsPerWorker[String(w)];
+      if (t === threadsPerWorker["1"]) sameThreadsBase[String(w)] = results[0].samplesPerSecond;
+      else {
+        const pinned = await runOnce(1, `1-at-${t}-threads`, { RADFLEET_CPU_LIMIT: String(t) });
+        sameThreadsBase[String(w)] = pinned.result.samplesPerSecond;
+      }
     }
     const peaks: Record<string, number> = {};
     for (const t of new Set(Object.values(threadsPerWorker))) peaks[t] = await matmulPeak(backend, t);
@@ -287,6 +316,7 @@ export async function run(argv: string[]): Promise<number> {
       return {
         ...r,
         scalingEfficiency: r.samplesPerSecond / (base.samplesPerSecond * r.workers),
+        scalingAtEqualThreads: r.samplesPerSecond / (sameThreadsBase[String(r.workers)] * r.workers),
         allreduceShare: r.phases.allreduce / r.stepSeconds,
         mfu: flopsPerWorker / peaks[threadsPerWorker[String(r.workers)]],
       };
@@ -354,7 +384,7 @@ export async function run(argv: string[]): Promise<number> {
           `  ${r.workers} worker(s) × ${b.threadsPerWorker[String(r.workers)]} thread(s): ${r.samplesPerSecond.toFixed(2)} samples/s, step ${(r.stepSeconds * 1000).toFixed(0)} ms ` +
             `(data ${(r.phases.data * 1000).toFixed(0)}, fwd+bwd ${(r.phases.forwardBackward * 1000).toFixed(0)}, ` +
             `all-reduce ${(r.phases.allreduce * 1000).toFixed(0)}, optimizer ${(r.phases.optimizer * 1000).toFixed(0)} ms), ` +
-            `scaling efficiency ${r.scalingEfficiency.toFixed(2)}, all-reduce share ${(100 * r.allreduceShare).toFixed(1)}%, ` +
+            `scaling efficiency ${r.scalingEfficiency.toFixed(2)} (${r.scalingAtEqualThreads.toFixed(2)} at equal threads), all-reduce share ${(100 * r.allreduceShare).toFixed(1)}%, ` +
             `MFU ${(100 * r.mfu).toFixed(1)}% of ${b.workerPeakGflops[String(r.workers)].toFixed(1)} GFLOP/s, peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
         );
       }
