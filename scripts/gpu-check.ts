@@ -18,20 +18,10 @@ const smi = spawnSync(
 console.log(`nvidia-smi: ${smi.status === 0 ? smi.stdout.trim() : "not found (no NVIDIA driver here?)"}`);
 
 // libtensorflow logs the devices it creates at level 0 ("Created device ... GPU:0 with N MB memory").
-const probe = `import * as tf from "@tensorflow/tfjs";
-import { initBackend } from ${JSON.stringify(join(ROOT, "trainer/backend/index.ts"))};
+const probe = `import { initBackend, matmulGflops } from ${JSON.stringify(join(ROOT, "trainer/backend/index.ts"))};
 const info = await initBackend("tensorflow", { packages: ["@tensorflow/tfjs-node-gpu"] });
 const peaks = {};
-for (const n of [1024, 4096, 8192]) {
-  const a = tf.randomNormal([n, n]), b = tf.randomNormal([n, n]);
-  tf.matMul(a, b).dataSync();
-  const reps = 10, t = performance.now();
-  let c;
-  for (let i = 0; i < reps; i++) { c?.dispose(); c = tf.matMul(a, b); }
-  c.dataSync();
-  peaks[n] = (2 * n ** 3 * reps) / ((performance.now() - t) / 1000) / 1e9;
-  tf.dispose([a, b, c]);
-}
+for (const n of [1024, 4096, 8192]) peaks[n] = matmulGflops(n, n, n, 10, false);
 console.log(JSON.stringify({ info, peaks }));`;
 const r = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", probe], {
   cwd: ROOT,

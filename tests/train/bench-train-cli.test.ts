@@ -5,22 +5,10 @@
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { expect, test } from "vitest";
+import type { BackendResult } from "../../trainer/train/bench-train-cli.js";
 import { HAS_TENSORFLOW } from "../helpers/backends.js";
 
 const BIN = path.join(import.meta.dirname, "../../bin/radfleet.js");
-
-interface Row {
-  workers: number;
-  stepSeconds: number;
-  samplesPerSecond: number;
-  phases: Record<"data" | "forwardBackward" | "allreduce" | "optimizer", number>;
-  peakRssBytes: number;
-  totalParameters: number;
-  scalingEfficiency: number;
-  scalingAtEqualThreads: number;
-  allreduceShare: number;
-  mfu: number;
-}
 
 test("per backend in one run: 1 and 2 workers, throughput, step split, scaling, memory, MFU against that backend's own matmul peak", async () => {
   const backends = HAS_TENSORFLOW ? ["tensorflow", "wasm"] : ["wasm"];
@@ -40,15 +28,7 @@ test("per backend in one run: 1 and 2 workers, throughput, step split, scaling, 
   const r = JSON.parse(out) as {
     anchor: { source: string; gflops: number };
     speedup1Worker: Record<string, number>;
-    backends: {
-      backend: string;
-      samplesPerSecond: Record<string, number>;
-      mfu: Record<string, number>;
-      matmulPeakGflops: number;
-      workerPeakGflops: Record<string, number>;
-      threadsPerWorker: Record<string, number>;
-      results: Row[];
-    }[];
+    backends: BackendResult[];
   };
   console.log(
     JSON.stringify({

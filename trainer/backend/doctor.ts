@@ -59,8 +59,7 @@ const CANDIDATES: Candidate[] = [
 
 function probeScript(c: Candidate): string {
   const index = JSON.stringify(join(import.meta.dirname, "index.ts"));
-  return `import * as tf from "@tensorflow/tfjs";
-import { initBackend } from ${index};
+  return `import { initBackend, matmulGflops } from ${index};
 let info;
 try {
   info = await initBackend(${JSON.stringify(c.choice)}, { packages: [${JSON.stringify(c.pkg)}] });
@@ -68,12 +67,7 @@ try {
   console.log(JSON.stringify({ error: err.message }));
   process.exit(0);
 }
-const n = 512, a = tf.randomUniform([n, n]), b = tf.randomUniform([n, n]);
-tf.matMul(a, b).dataSync();
-const t = performance.now();
-for (let i = 0; i < 5; i++) tf.matMul(a, b).dataSync();
-const s = (performance.now() - t) / 5 / 1000;
-console.log(JSON.stringify({ info, gflops: (2 * n ** 3) / s / 1e9 }));`;
+console.log(JSON.stringify({ info, gflops: matmulGflops(512, 512, 512, 5) }));`;
 }
 
 function runProbe(

@@ -8,6 +8,7 @@ export {
   type BackendInfo,
   type BackendName,
 } from "./select.js";
+export { matmulGflops } from "./matmul-rate.js";
 export { planThreads, type ThreadPlan } from "./threads.js";
 export {
   defaultCacheRoot,

@@ -96,19 +96,11 @@ function summarise(workers: number, batch: number, logs: StepLog[][], warmup: nu
  * as the trainer's: the best of a few shapes, including the models' own.
  */
 async function matmulPeak(backend: string, threads: number): Promise<number> {
-  const script = `import * as tf from "@tensorflow/tfjs";
-import { initBackend } from ${JSON.stringify(fileURLToPath(new URL("../backend/index.ts", import.meta.url)))};
+  const script = `import { initBackend, matmulGflops } from ${JSON.stringify(fileURLToPath(new URL("../backend/index.ts", import.meta.url)))};
 await initBackend(${JSON.stringify(backend)});
 let best = 0;
-for (const [m, k, n] of [[512, 512, 512], [1024, 1024, 1024], [2048, 2048, 2048], [660, 128, 256], [1320, 512, 1408]]) {
-  const a = tf.randomNormal([m, k]), b = tf.randomNormal([k, n]);
-  tf.matMul(a, b).dataSync();
-  const reps = m >= 2048 ? 3 : 10;
-  const t0 = performance.now();
-  for (let i = 0; i < reps; i++) { const c = tf.matMul(a, b); c.dataSync(); c.dispose(); }
-  best = Math.max(best, (2 * m * k * n * reps) / ((performance.now() - t0) / 1000));
-  tf.dispose([a, b]);
-}
+for (const [m, k, n] of [[512, 512, 512], [1024, 1024, 1024], [2048, 2048, 2048], [660, 128, 256], [1320, 512, 1408]])
+  best = Math.max(best, matmulGflops(m, k, n, m >= 2048 ? 3 : 10) * 1e9);
 console.log(best);`;
   const env = { ...process.env, RADFLEET_BACKEND: backend, TF_NUM_INTRAOP_THREADS: String(threads) };
   const r = await exec(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], env);
