@@ -1,7 +1,7 @@
 // In-process checks: fp16 rounding, generation fencing on one listener, metrics, options, bench maths.
 import { afterEach, describe, expect, test } from "vitest";
 import { newRegistry } from "../../common/metrics.js";
-import { parseSize, toRow } from "../../trainer/collective/bench-allreduce-cli.js";
+import { parseSize, toRow } from "../../bench/allreduce.js";
 import { decodeF16, encodeF16 } from "../../trainer/collective/fp16.js";
 import { bucketViews } from "../../trainer/collective/buckets.js";
 import { allReduceTensors, broadcastTensors } from "../../trainer/collective/tensors.js";

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadDataset, loadImage, synthesize, DataError, type Dataset } from "../../trainer/data/index.js";
-import { run as checkCli } from "../../trainer/data/check-cli.js";
+import { run as checkCli } from "../../cli/commands/data-check.js";
 
 let root: string;
 let clean: Dataset;

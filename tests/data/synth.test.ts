@@ -8,7 +8,7 @@ import { loadDataset, synthesize } from "../../trainer/data/index.js";
 import { singleFinding } from "../../trainer/data/synth/findings-state.js";
 import { drawRadiograph } from "../../trainer/data/synth/draw-radiograph.js";
 import { mulberry32 } from "../../common/random.js";
-import { run as synthCli } from "../../trainer/data/synth-cli.js";
+import { run as synthCli } from "../../cli/commands/data-synth.js";
 import { labelReport } from "../../trainer/eval/chexpert-labeler.js";
 
 let dir: string;

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { CHEXPERT_LABELS } from "../../common/chexpert.js";
-import { run as runEval } from "../../trainer/eval/eval-cli.js";
-import { run as runLabel } from "../../trainer/eval/label-cli.js";
+import { run as runEval } from "../../cli/commands/eval.js";
+import { run as runLabel } from "../../cli/commands/label.js";
 import { parseCsv } from "../../trainer/eval/eval-inputs.js";
 import { syntheticReports } from "./synthetic-reports.js";
 

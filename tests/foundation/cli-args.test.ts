@@ -61,7 +61,7 @@ describe("flag values", () => {
 
 describe("radfleet controller's flags (checked before any cluster is contacted)", () => {
   // Imported here so the spies above catch its usage output.
-  const controller = () => import("../../controller/k8s/controller-cli.js");
+  const controller = () => import("../../cli/commands/controller.js");
 
   it("refuses a fractional --workers, a --leader-elect other than true/false, and a stray argument", async () => {
     const { run } = await controller();

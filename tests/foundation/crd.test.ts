@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import YAML from "yaml";
 import { trainingRunCrd, trainingRunCrdYaml } from "../../common/spec/index.js";
-import { CRD_COPIES } from "../../controller/cli/crd-cli.js";
+import { CRD_COPIES } from "../../cli/commands/crd.js";
 
 type Schema = {
   type?: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ProgressDisplay, formatDuration } from "../../controller/cli/progress.js";
+import { ProgressDisplay, formatDuration } from "../../cli/run-progress.js";
 
 const snap = {
   step: 10,

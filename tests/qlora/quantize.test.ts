@@ -15,7 +15,7 @@ import {
   toFloat32,
   writeSafetensors,
 } from "../../trainer/qlora/index.js";
-import { run } from "../../trainer/qlora/quantize-cli.js";
+import { run } from "../../cli/commands/quantize.js";
 
 let seed = 99;
 const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;

@@ -1,34 +1,10 @@
 // A checkpoint store on a file system (local disk or a PVC). Each part is written to a temporary
 // name, fsynced, renamed into place, and the directory fsynced, so a crash leaves either the old
 // state or the complete new part, never a torn file.
-import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { writeFileAtomic } from "../../common/fs.js";
 import { CheckpointPartMissingError, sha256Hex, type CheckpointStore, type StoredPart } from "./store.js";
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, "r");
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  const fh = await open(tmp, "w");
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } catch (err) {
-    await fh.close().catch(() => {});
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  await rename(tmp, path);
-  await fsyncDir(join(path, ".."));
-}
 
 export class DirectoryStore implements CheckpointStore {
   readonly location: string;

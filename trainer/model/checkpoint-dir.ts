@@ -13,7 +13,6 @@ import {
   writeSafetensors,
   type Nf4QuantizeOptions,
 } from "../qlora/index.js";
-import { writeFileAtomic } from "../checkpoint/directory-store.js";
 import { parseModelConfig, type ModelConfig } from "./config.js";
 import {
   parsePreprocessorConfig,
@@ -21,7 +20,7 @@ import {
   type ImageNormalization,
 } from "./image-normalization.js";
 import { canonicalKey, type WeightMap } from "./llava.js";
-import { pathExists } from "../../common/fs.js";
+import { pathExists, writeFileAtomic } from "../../common/fs.js";
 
 export interface CheckpointDir {
   config: ModelConfig;

@@ -41,7 +41,7 @@ export {
   quantizeModelDir,
   DEFAULT_SKIP as QUANTIZE_DEFAULT_SKIP,
   type QuantizeSummary,
-} from "./quantize-cli.js";
+} from "./quantize-model-dir.js";
 export {
   saveAdapter,
   loadAdapter,

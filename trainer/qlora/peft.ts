@@ -2,7 +2,7 @@
 // key names, so an adapter trained by radfleet loads with `PeftModel.from_pretrained`.
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { writeFileAtomic } from "../checkpoint/directory-store.js";
+import { writeFileAtomic } from "../../common/fs.js";
 import { SafetensorsFile, fromFloat32, writeSafetensors, type DType } from "./safetensors.js";
 
 export interface AdapterConfig {

@@ -3,7 +3,7 @@
 // header) plus an optional "__metadata__" string map, the header padded with spaces to a multiple of
 // 8, then the tensor bytes, contiguous, with no holes and no overlaps.
 import { open, type FileHandle } from "node:fs/promises";
-import { writeFileAtomic } from "../checkpoint/directory-store.js";
+import { writeFileAtomic } from "../../common/fs.js";
 
 export type DType = "F32" | "F16" | "BF16" | "U8" | "I8" | "I32" | "I64" | "F64";
 

@@ -5,7 +5,7 @@ import { intFlag, numFlag, parseCommandLine } from "../../common/cli.js";
 import { createLogger } from "../../common/log.js";
 import { collectProcessMetrics, newRegistry, serveMetrics } from "../../common/metrics.js";
 import { loadRunSpecFile } from "../../common/spec/index.js";
-import { coordinatorOptionsFromSpec, startCoordinator } from "../coordinator/index.js";
+import { coordinatorOptionsFromSpec, startCoordinator } from "../../controller/coordinator/index.js";
 
 const USAGE = `usage: radfleet coordinator --run NAME --spec SPEC.yaml [--port 7070] [--metrics-port 9464]
                             [--state-file PATH] [--worker-id-prefix PREFIX] [--drain-seconds 70]

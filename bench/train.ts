@@ -9,9 +9,9 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { choiceFlag, intFlag, parseCommandLine, usageError } from "../../common/cli.js";
+import { choiceFlag, intFlag, parseCommandLine, usageError } from "../common/cli.js";
 
-const BIN = fileURLToPath(new URL("../../bin/radfleet.js", import.meta.url));
+const BIN = fileURLToPath(new URL("../bin/radfleet.js", import.meta.url));
 
 function radfleet(
   args: string[],
@@ -96,7 +96,7 @@ function summarise(workers: number, batch: number, logs: StepLog[][], warmup: nu
  * as the trainer's: the best of a few shapes, including the models' own.
  */
 async function matmulPeak(backend: string, threads: number): Promise<number> {
-  const script = `import { initBackend, matmulGflops } from ${JSON.stringify(fileURLToPath(new URL("../backend/index.ts", import.meta.url)))};
+  const script = `import { initBackend, matmulGflops } from ${JSON.stringify(fileURLToPath(new URL("../trainer/backend/index.ts", import.meta.url)))};
 await initBackend(${JSON.stringify(backend)});
 let best = 0;
 for (const [m, k, n] of [[512, 512, 512], [1024, 1024, 1024], [2048, 2048, 2048], [660, 128, 256], [1320, 512, 1408]])

@@ -1,10 +1,10 @@
 // Dequantization micro-benchmark: prints how long NF4 → float32 takes for one weight matrix, next
 // to the matmul that uses it, so one can judge whether per-call dequantization would dominate a step.
-//   node --import tsx trainer/qlora/dequant-bench.ts [--rows 2048] [--cols 2048] [--tokens 128] [--reps 10] [--backend wasm|cpu]
+//   node --import tsx bench/dequant.ts [--rows 2048] [--cols 2048] [--tokens 128] [--reps 10] [--backend wasm|cpu]
 import * as tf from "@tensorflow/tfjs";
 import { parseArgs } from "node:util";
-import { LoraLinear } from "./lora-linear.js";
-import { dequantizeNf4, quantizeNf4, type Nf4Tensor } from "./nf4.js";
+import { LoraLinear } from "../trainer/qlora/lora-linear.js";
+import { dequantizeNf4, quantizeNf4, type Nf4Tensor } from "../trainer/qlora/nf4.js";
 
 export interface DequantBenchResult {
   rows: number;
@@ -147,7 +147,7 @@ async function main(): Promise<void> {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   main().catch((err: unknown) => {
-    process.stderr.write(`dequant-bench: ${(err as Error).message}\n`);
+    process.stderr.write(`bench dequant: ${(err as Error).message}\n`);
     process.exitCode = 1;
   });
 }

@@ -5,16 +5,16 @@ import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { choiceFlag, intFlag, parseCommandLine, usageError } from "../../common/cli.js";
 import { loadRunSpecFile, type RunSpec } from "../../common/spec/index.js";
-import { initBackend, type BackendChoice } from "../backend/index.js";
-import { loadDataset, loadImage } from "../data/index.js";
+import { initBackend, type BackendChoice } from "../../trainer/backend/index.js";
+import { loadDataset, loadImage } from "../../trainer/data/index.js";
 import {
   defaultThresholds,
   renderTableText,
   THRESHOLDS_FILE,
   thresholdsFromFile,
-} from "../findings/index.js";
-import { ReportGenerator } from "./report-generator.js";
-import { buildRunModel, modelNeedsCorpus } from "./run-model.js";
+} from "../../trainer/findings/index.js";
+import { ReportGenerator } from "../../trainer/train/report-generator.js";
+import { buildRunModel, modelNeedsCorpus } from "../../trainer/train/run-model.js";
 
 const USAGE = `usage: radfleet generate RUN_DIR IMAGE... [--adapter DIR] [--max-new-tokens N] [--beams N]
                          [--backend auto|tensorflow|wasm|cpu] [--json]

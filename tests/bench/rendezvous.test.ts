@@ -1,6 +1,6 @@
 // The rendezvous benchmark runs end to end at a small size (figures are printed, not asserted).
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { benchRendezvous, run } from "../../controller/coordinator/bench-rendezvous-cli.js";
+import { benchRendezvous, run } from "../../bench/rendezvous.js";
 
 afterEach(() => vi.restoreAllMocks());
 

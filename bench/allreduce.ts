@@ -7,18 +7,18 @@
 //
 // Two ways to start it: by default it forks --workers processes on this machine; with
 // --coordinator this process is one worker of a benchmark that spans machines (one process per
-// pod), placed by a run coordinator's rendezvous (bench-join.ts), and rank 0 prints the results.
+// pod), placed by a run coordinator's rendezvous (allreduce-join.ts), and rank 0 prints the results.
 
 import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { hostname } from "node:os";
-import { choiceFlag, intFlag, parseCommandLine, usageError } from "../../common/cli.js";
-import { runJoined } from "./bench-join.js";
-import type { SizeResult } from "./bench-measure.js";
-import type { BenchPlan } from "./bench-worker.js";
+import { choiceFlag, intFlag, parseCommandLine, usageError } from "../common/cli.js";
+import { runJoined } from "./allreduce-join.js";
+import type { SizeResult } from "./allreduce-measure.js";
+import type { BenchPlan } from "./allreduce-worker.js";
 
-const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), "bench-worker.ts");
+const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), "allreduce-worker.ts");
 
 const USAGE = `usage: radfleet bench allreduce [--workers N] [--sizes 1MiB,16MiB,64MiB] [--iters K] [--warmup W]
                                 [--compression none|fp16] [--timeout-ms MS] [--json]

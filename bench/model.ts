@@ -1,9 +1,9 @@
 // `radfleet bench model`: the tiny preset's training step (forward + backward of the multitask loss
 // over LoRA and head) and its greedy decoding speed on this machine. Prints figures; asserts none.
-import { choiceFlag, intFlag, parseCommandLine, usageError } from "../../common/cli.js";
+import { choiceFlag, intFlag, parseCommandLine, usageError } from "../common/cli.js";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend, type BackendChoice } from "../backend/index.js";
-import { buildModel, buildPrompt, countParameters, type VlmModel } from "./index.js";
+import { initBackend, type BackendChoice } from "../trainer/backend/index.js";
+import { buildModel, buildPrompt, countParameters, type VlmModel } from "../trainer/model/index.js";
 
 const USAGE = `usage: radfleet bench model [--backend auto|wasm|cpu] [--batch 4] [--image-size 64] [--tokens 100]
                           [--steps 10] [--warmup 2] [--quantization nf4|none] [--lora-r 8] [--json]`;

@@ -10,54 +10,57 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
-  run: { summary: "run a training run locally (the demo without a spec)", load: () => import("./run.js") },
+  run: {
+    summary: "run a training run locally (the demo without a spec)",
+    load: () => import("./commands/run.js"),
+  },
   validate: {
     summary: "check a run spec and print it with defaults filled in",
-    load: () => import("./validate.js"),
+    load: () => import("./commands/validate.js"),
   },
   crd: {
     summary: "print the TrainingRun CRD generated from the run spec schema",
-    load: () => import("./crd-cli.js"),
+    load: () => import("./commands/crd.js"),
   },
   pretrain: {
     summary: "train the tiny base model (models/tiny-base) on a synthetic corpus",
-    load: () => import("../../trainer/train/pretrain-cli.js"),
+    load: () => import("./commands/pretrain.js"),
   },
   compare: {
     summary: "compare finished runs side by side",
-    load: () => import("../../trainer/train/compare-cli.js"),
+    load: () => import("./commands/compare.js"),
   },
   generate: {
     summary: "write reports (and findings tables) for images with a finished run's adapter",
-    load: () => import("../../trainer/train/generate-cli.js"),
+    load: () => import("./commands/generate.js"),
   },
   eval: {
     summary: "evaluate generated reports against references",
-    load: () => import("../../trainer/eval/eval-cli.js"),
+    load: () => import("./commands/eval.js"),
   },
   label: {
     summary: "label reports with radfleet's CheXpert-style labeler",
-    load: () => import("../../trainer/eval/label-cli.js"),
+    load: () => import("./commands/label.js"),
   },
   quantize: {
     summary: "quantize a Hugging Face model directory's linear layers to NF4 (bitsandbytes format)",
-    load: () => import("../../trainer/qlora/quantize-cli.js"),
+    load: () => import("./commands/quantize.js"),
   },
   coordinator: {
     summary: "a run's coordinator as its own process (launched by the Kubernetes controller)",
-    load: () => import("./coordinator.js"),
+    load: () => import("./commands/coordinator.js"),
   },
   controller: {
     summary: "the Kubernetes controller for TrainingRuns",
-    load: () => import("../k8s/controller-cli.js"),
+    load: () => import("./commands/controller.js"),
   },
   doctor: {
     summary: "which tensor backends load here (versions, threads), and how to fix those that do not",
-    load: () => import("../../trainer/backend/doctor-cli.js"),
+    load: () => import("./commands/doctor.js"),
   },
   trainer: {
     summary: "one training worker (started by launchers)",
-    load: () => import("../../trainer/main.js"),
+    load: () => import("../trainer/main.js"),
   },
 };
 
@@ -65,39 +68,39 @@ const GROUPS: Record<string, Record<string, Command>> = {
   bench: {
     train: {
       summary: "training samples/s with 1 and N workers, scaling, step-time split, MFU",
-      load: () => import("../../trainer/train/bench-train-cli.js"),
+      load: () => import("../bench/train.js"),
     },
     allreduce: {
       summary: "ring all-reduce bandwidth vs raw TCP, like nccl-tests",
-      load: () => import("../../trainer/collective/bench-allreduce-cli.js"),
+      load: () => import("../bench/allreduce.js"),
     },
     rendezvous: {
       summary: "rendezvous and failure-detection latency with N workers",
-      load: () => import("../coordinator/bench-rendezvous-cli.js"),
+      load: () => import("../bench/rendezvous.js"),
     },
     labeler: {
       summary: "the labeler against IU X-ray gold labels",
-      load: () => import("../../trainer/eval/bench-labeler-cli.js"),
+      load: () => import("../bench/labeler.js"),
     },
     model: {
       summary: "tiny model training step time and tokens/s",
-      load: () => import("../../trainer/model/bench-model-cli.js"),
+      load: () => import("../bench/model.js"),
     },
   },
   data: {
     synth: {
       summary: "generate a synthetic chest X-ray data set (MIMIC-CXR-JPG layout)",
-      load: () => import("../../trainer/data/synth-cli.js"),
+      load: () => import("./commands/data-synth.js"),
     },
     check: {
       summary: "load a data set and report skipped records, splits and prevalence",
-      load: () => import("../../trainer/data/check-cli.js"),
+      load: () => import("./commands/data-check.js"),
     },
   },
 };
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
     version: string;
   };
   return pkg.version;

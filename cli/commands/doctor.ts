@@ -1,5 +1,5 @@
 // `radfleet doctor [--json]`.
-import { doctor, formatDoctor } from "./doctor.js";
+import { doctor, formatDoctor } from "../../trainer/backend/doctor.js";
 
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {

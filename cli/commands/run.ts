@@ -21,9 +21,9 @@ import {
   localCpuShare,
   trainerEnv,
 } from "../../common/trainer-env.js";
-import { coordinatorOptionsFromSpec, startCoordinator } from "../coordinator/index.js";
-import { LocalLauncher } from "../launcher/local.js";
-import { ProgressDisplay } from "./progress.js";
+import { coordinatorOptionsFromSpec, startCoordinator } from "../../controller/coordinator/index.js";
+import { LocalLauncher } from "../../controller/launcher/local.js";
+import { ProgressDisplay } from "../run-progress.js";
 
 const BIN = fileURLToPath(new URL("../../bin/radfleet.js", import.meta.url));
 

@@ -1,12 +1,12 @@
-// One process of `radfleet bench allreduce` on this machine. Started by bench-allreduce-cli.ts with
+// One process of `radfleet bench allreduce` on this machine. Started by allreduce.ts with
 // an IPC channel: it reports its data-plane and raw-baseline addresses, receives everyone's, then
-// measures (bench-measure.ts) and answers with the results.
+// measures (allreduce-measure.ts) and answers with the results.
 
-import { measure, pieceBytesFromEnv, type MeasurePlan, type SizeResult } from "./bench-measure.js";
-import { Collective, CollectiveListener } from "./index.js";
-import { RawRing } from "./raw-stream.js";
+import { measure, pieceBytesFromEnv, type MeasurePlan, type SizeResult } from "./allreduce-measure.js";
+import { Collective, CollectiveListener } from "../trainer/collective/index.js";
+import { RawRing } from "../trainer/collective/raw-stream.js";
 
-export type { SizeResult } from "./bench-measure.js";
+export type { SizeResult } from "./allreduce-measure.js";
 
 export interface BenchPlan extends MeasurePlan {
   rank: number;

@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseCommandLine, usageError } from "../../common/cli.js";
 import YAML from "yaml";
-import { bootstrapStatistic, clinicalMetrics, type EvalReport } from "../eval/index.js";
+import { bootstrapStatistic, clinicalMetrics, type EvalReport } from "../../trainer/eval/index.js";
 
 export interface RunSummary {
   dir: string;

@@ -8,14 +8,20 @@ import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { intFlag, numFlag, parseCommandLine, usageError } from "../../common/cli.js";
-import { initBackend } from "../backend/index.js";
-import { loadDataset, loadImage, ShardedSampler, synthesize, type Example } from "../data/index.js";
-import { buildModel, buildPrompt, TINY_BASE_DIR } from "../model/index.js";
-import { encodeExample, labelTargets, makeBatch } from "./batch.js";
-import { maskedCrossEntropy } from "./losses.js";
-import { ADAMW_DEFAULTS, adamwStep, clipByGlobalNorm, newAdamWState } from "./optimizer.js";
-import { FlatParams } from "./params.js";
-import { learningRate } from "./schedule.js";
+import { initBackend } from "../../trainer/backend/index.js";
+import {
+  loadDataset,
+  loadImage,
+  ShardedSampler,
+  synthesize,
+  type Example,
+} from "../../trainer/data/index.js";
+import { buildModel, buildPrompt, TINY_BASE_DIR } from "../../trainer/model/index.js";
+import { encodeExample, labelTargets, makeBatch } from "../../trainer/train/batch.js";
+import { maskedCrossEntropy } from "../../trainer/train/losses.js";
+import { ADAMW_DEFAULTS, adamwStep, clipByGlobalNorm, newAdamWState } from "../../trainer/train/optimizer.js";
+import { FlatParams } from "../../trainer/train/params.js";
+import { learningRate } from "../../trainer/train/schedule.js";
 
 /** Finding prevalence of the pretraining corpus: flatter than the fine-tuning default. */
 const PRETRAIN_PREVALENCE = {

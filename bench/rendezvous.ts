@@ -3,10 +3,10 @@
 // closed without a goodbye, as when its process dies); the survivors are told and re-form.
 // Targets: N=512 in a generation within 1 s; survivors told within 500 ms of the kill.
 import { loadavg } from "node:os";
-import { intFlag, numFlag, parseCommandLine, usageError } from "../../common/cli.js";
-import { silentLogger } from "../../common/log.js";
-import { CoordinatorClient } from "../../common/coordinator-client/index.js";
-import { startCoordinator } from "./server.js";
+import { intFlag, numFlag, parseCommandLine, usageError } from "../common/cli.js";
+import { silentLogger } from "../common/log.js";
+import { CoordinatorClient } from "../common/coordinator-client/index.js";
+import { startCoordinator } from "../controller/coordinator/server.js";
 
 const USAGE = `usage: radfleet bench rendezvous --workers N [--last-call-ms MS] [--json]
 

@@ -4,11 +4,11 @@
 
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { choiceFlag, parseCommandLine, usageError } from "../../common/cli.js";
-import { benchmarkLabeler, type LabelerBenchmark } from "./labeler-benchmark.js";
-import type { UncertainPolicy } from "./clinical-metrics.js";
+import { choiceFlag, parseCommandLine, usageError } from "../common/cli.js";
+import { benchmarkLabeler, type LabelerBenchmark } from "../trainer/eval/labeler-benchmark.js";
+import type { UncertainPolicy } from "../trainer/eval/clinical-metrics.js";
 
-const DEFAULT_DATA = resolve(fileURLToPath(new URL(".", import.meta.url)), "../../tests/fixtures/iu-xray");
+const DEFAULT_DATA = resolve(fileURLToPath(new URL(".", import.meta.url)), "../tests/fixtures/iu-xray");
 
 const USAGE = `usage: radfleet bench labeler [--data DIR] [--uncertain positive|negative|both] [--plain-no-finding] [--json]
   DIR holds reports-valid.json and labels-valid.csv (default ${DEFAULT_DATA}, or $RADFLEET_IU_XRAY_DIR)`;

@@ -1,6 +1,6 @@
 // The benchmark runs end to end and prints its figures as JSON; it asserts no timing.
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { run } from "../../trainer/model/bench-model-cli.js";
+import { run } from "../../bench/model.js";
 
 afterEach(() => vi.restoreAllMocks());
 

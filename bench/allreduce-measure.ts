@@ -1,14 +1,14 @@
 // The measuring loop of `radfleet bench allreduce`, shared by both ways of starting it: worker
-// processes forked on this machine (bench-worker.ts) and workers started one per pod that meet
-// through a coordinator (bench-join.ts). Every rank runs it with the same plan.
+// processes forked on this machine (allreduce-worker.ts) and workers started one per pod that meet
+// through a coordinator (allreduce-join.ts). Every rank runs it with the same plan.
 //
 // Timing: after a warm-up, `iters` all-reduces, each interleaved with one raw baseline transfer
 // (same processes, same ring pattern, same byte count) so both see the same machine load; each
 // operation starts from a barrier and counts at its slowest rank; medians are reported (nccl-tests
 // reports means of back-to-back runs; on a shared two-core machine medians are far steadier).
 
-import type { Collective } from "./collective.js";
-import type { RawRing } from "./raw-stream.js";
+import type { Collective } from "../trainer/collective/collective.js";
+import type { RawRing } from "../trainer/collective/raw-stream.js";
 
 export interface MeasurePlan {
   sizes: number[];

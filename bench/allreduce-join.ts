@@ -1,15 +1,15 @@
 // `radfleet bench allreduce --coordinator HOST:PORT`: the benchmark across machines (pods). Each
 // process is one worker, started on its own machine; the workers meet through a run coordinator's
 // rendezvous exactly as trainers do (join, get rank and every peer's data-plane address), connect
-// the ring, and measure between themselves (bench-measure.ts), the raw TCP baseline included.
+// the ring, and measure between themselves (allreduce-measure.ts), the raw TCP baseline included.
 //
 // The rendezvous carries one address per worker (the collective listener's); the raw baseline's
 // addresses travel over the data plane itself, as an all-gather, once the ring is up.
 
-import { CoordinatorClient } from "../../common/coordinator-client/index.js";
-import { measure, pieceBytesFromEnv, type MeasurePlan, type SizeResult } from "./bench-measure.js";
-import { Collective, CollectiveListener } from "./index.js";
-import { RawRing } from "./raw-stream.js";
+import { CoordinatorClient } from "../common/coordinator-client/index.js";
+import { measure, pieceBytesFromEnv, type MeasurePlan, type SizeResult } from "./allreduce-measure.js";
+import { Collective, CollectiveListener } from "../trainer/collective/index.js";
+import { RawRing } from "../trainer/collective/raw-stream.js";
 
 export interface JoinOptions extends MeasurePlan {
   /** Coordinator host:port. */

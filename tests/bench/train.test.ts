@@ -5,7 +5,7 @@
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { expect, test } from "vitest";
-import type { BackendResult } from "../../trainer/train/bench-train-cli.js";
+import type { BackendResult } from "../../bench/train.js";
 import { HAS_TENSORFLOW } from "../helpers/backends.js";
 
 const BIN = path.join(import.meta.dirname, "../../bin/radfleet.js");
