@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -76,10 +77,15 @@ describe("local launcher", () => {
 describe("local launcher: stopping a worker that ignores SIGTERM (busy in a long evaluation)", () => {
   it("waits out the grace period; killNow (a second Ctrl-C) ends it at once", async () => {
     const events: LauncherEvent[] = [];
-    const script = `process.on("SIGTERM", () => {}); setInterval(() => {}, 1000);`;
-    const { l } = await launcher(script, 1, 0, events);
+    // The child says when its handler is in place: a fixed wait raced a slow start on a busy machine.
+    const script = `process.on("SIGTERM", () => {}); require("fs").writeFileSync(process.env.STATE_DIR + "/ready", ""); setInterval(() => {}, 1000);`;
+    const { l, logDir } = await launcher(script, 1, 0, events);
     await l.start();
-    await new Promise((r) => setTimeout(r, 300));
+    const deadline = Date.now() + 20_000;
+    while (!existsSync(join(logDir, "ready"))) {
+      if (Date.now() > deadline) throw new Error("the worker never installed its SIGTERM handler");
+      await new Promise((r) => setTimeout(r, 20));
+    }
     void l.stop("stopped");
     await new Promise((r) => setTimeout(r, 500));
     // Told to stop, it still runs: the grace period (2 s here) has not passed.
