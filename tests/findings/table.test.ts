@@ -4,7 +4,6 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CHEXPERT_LABELS, labelIndex, NUM_LABELS, type LabelVector } from "../../common/chexpert.js";
 import {
-  describePrompt,
   longestTables,
   parseFindingsTable,
   renderTableText,
@@ -12,12 +11,12 @@ import {
   tableConsistency,
   tableFromLabels,
   tableFromProbs,
-  TablePrompts,
   tableVocabulary,
   thresholdsFromFile,
   tuneThresholds,
 } from "../../trainer/findings/index.js";
 import { labelReport } from "../../trainer/eval/index.js";
+import { describePrompt, TablePrompts } from "../../trainer/train/table-prompts.js";
 import {
   buildPrompt,
   buildWordLevelTokenizer,

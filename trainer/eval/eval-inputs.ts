@@ -1,7 +1,7 @@
 // Reading what `radfleet eval` and `radfleet label` take: JSONL of generated and reference reports,
 // CSV of reports. Each input is validated here, once; a bad record is skipped and counted.
 
-import { parseFindingsTable } from "../findings/table.js";
+import { parseFindingsTable } from "./findings-table.js";
 import { readFile } from "node:fs/promises";
 import { CHEXPERT_LABELS, NUM_LABELS, type LabelValue, type LabelVector } from "../../common/chexpert.js";
 import type { EvalRecord } from "./evaluate.js";

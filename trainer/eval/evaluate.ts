@@ -8,8 +8,8 @@ import { clinicalMetrics, type ClinicalMetrics, type UncertainPolicy } from "./c
 import { cocoBleu, cocoRougeL } from "./coco-metrics.js";
 import { cocoNormalize } from "./coco-normalize.js";
 import { auditReport, type ReportAudit } from "./fact-audit.js";
-import { tableConsistency, type TableConsistency } from "../findings/consistency.js";
-import type { FindingsTable } from "../findings/table.js";
+import { tableConsistency, type TableConsistency } from "./table-consistency.js";
+import type { FindingsTable } from "./findings-table.js";
 import { headMetrics, type HeadMetrics } from "./head-metrics.js";
 import { rougeL, rougeLsum, type PRF } from "./rouge-score.js";
 

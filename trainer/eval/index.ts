@@ -37,3 +37,14 @@ export { writeEvalReport, renderMarkdown } from "./report-writer.js";
 export { benchmarkLabeler, loadIuValidation, type LabelerBenchmark } from "./labeler-benchmark.js";
 export { parseIuGold, IU_GOLD_MAPPING, IU_GOLD_OPTIONAL, iuStudyKey } from "./iu-gold.js";
 export { readEvalInputs, readReportsFile, type ReportRow } from "./eval-inputs.js";
+export {
+  TABLE_STATES,
+  SEVERITIES,
+  presentIn,
+  parseFindingsTable,
+  type FindingsTable,
+  type TableRow,
+  type TableState,
+  type Severity,
+} from "./findings-table.js";
+export { tableConsistency, type TableConsistency } from "./table-consistency.js";

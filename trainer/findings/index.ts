@@ -1,20 +1,27 @@
-// The structured findings table (task.findingsTable): its format, the classifier's thresholds,
-// table-carrying prompts and the report-versus-table consistency check.
+// The structured findings table (task.findingsTable): building it from labels or the classifier's
+// probabilities, its text form, and the classifier's thresholds. The table's record format and the
+// report-versus-table consistency check belong to evaluation (it reads tables); they are
+// re-exported here for the code that builds tables. Prompts that carry a table are the training
+// loop's (trainer/train/table-prompts.ts): they join the table to the model's tokenizer.
 export {
   TABLE_STATES,
   SEVERITIES,
+  presentIn,
+  parseFindingsTable,
+  tableConsistency,
+  type FindingsTable,
+  type TableRow,
+  type TableState,
+  type Severity,
+  type TableConsistency,
+} from "../eval/index.js";
+export {
   tableFromLabels,
   tableFromProbs,
   renderTableText,
   tableVocabulary,
   longestTables,
-  presentIn,
   severityOf,
-  parseFindingsTable,
-  type FindingsTable,
-  type TableRow,
-  type TableState,
-  type Severity,
 } from "./table.js";
 export {
   tuneThresholds,
@@ -25,5 +32,3 @@ export {
   type ThresholdsFile,
   type TunedThresholds,
 } from "./thresholds.js";
-export { tableConsistency, type TableConsistency } from "./consistency.js";
-export { TablePrompts, describePrompt } from "./prompting.js";

@@ -1,7 +1,5 @@
-// The structured findings table: the 14 CheXpert observations, each present / absent / uncertain /
-// not mentioned, with laterality and severity where a present finding's report states them.
-//
-// Two forms:
+// Building and writing the structured findings table (its record format, FindingsTable, is
+// evaluation's: trainer/eval/findings-table.ts). Two forms:
 //   JSON (programs, predictions.jsonl): every observation, canonical state names;
 //   text (prompts): compact, grouped by state, not-mentioned observations left out, e.g.
 //     "present: cardiomegaly, pleural effusion left moderate; possible: edema; no: pneumothorax"
@@ -9,30 +7,17 @@
 //   never puts two punctuation marks together (a word-level tokenizer would see one unknown token),
 //   so the shipped tiny base's tokenizer reads it without unknown tokens.
 
-import { CHEXPERT_LABELS, NUM_LABELS, type ChexpertLabel, type LabelVector } from "../../common/chexpert.js";
-import { labelReportDetailed, type Laterality, type Mention } from "../eval/chexpert-labeler.js";
-
-export const TABLE_STATES = ["present", "absent", "uncertain", "not_mentioned"] as const;
-export type TableState = (typeof TABLE_STATES)[number];
-export const SEVERITIES = ["mild", "moderate", "severe"] as const;
-export type Severity = (typeof SEVERITIES)[number];
-
-export interface TableRow {
-  observation: ChexpertLabel;
-  state: TableState;
-  laterality?: Laterality;
-  severity?: Severity;
-  /** the classifier's probability, when the table came from the head */
-  probability?: number;
-}
-
-export interface FindingsTable {
-  schema: "radfleet.findings/v1";
-  /** where the states came from */
-  source: "labels" | "head";
-  /** one row per observation, in CHEXPERT_LABELS order */
-  rows: TableRow[];
-}
+import { CHEXPERT_LABELS, NUM_LABELS, type LabelVector } from "../../common/chexpert.js";
+import {
+  labelReportDetailed,
+  SEVERITIES,
+  type FindingsTable,
+  type Laterality,
+  type Mention,
+  type Severity,
+  type TableRow,
+  type TableState,
+} from "../eval/index.js";
 
 /** The words of the text form for each state (not_mentioned is never written). */
 const STATE_WORD: Record<Exclude<TableState, "not_mentioned">, string> = {
@@ -175,34 +160,4 @@ export function longestTables(): FindingsTable[] {
     all("uncertain"),
     all("absent"),
   ];
-}
-
-/** Observations a table calls present (or, with uncertainAsPresent, present or uncertain). */
-export function presentIn(t: FindingsTable, uncertainAsPresent = false): Set<ChexpertLabel> {
-  return new Set(
-    t.rows
-      .filter((r) => r.state === "present" || (uncertainAsPresent && r.state === "uncertain"))
-      .map((r) => r.observation),
-  );
-}
-
-/** A table read from JSON (predictions.jsonl), checked row by row; a string names what is wrong. */
-export function parseFindingsTable(v: unknown): FindingsTable | string {
-  const rows = (v as { rows?: unknown } | null)?.rows;
-  if (!Array.isArray(rows) || rows.length !== NUM_LABELS) {
-    return `findingsTable.rows: expected ${NUM_LABELS} rows in CHEXPERT_LABELS order`;
-  }
-  const out: TableRow[] = [];
-  for (let i = 0; i < NUM_LABELS; i++) {
-    const r = rows[i] as Partial<TableRow> | null;
-    if (r?.observation !== CHEXPERT_LABELS[i]) {
-      return `findingsTable.rows[${i}].observation: expected "${CHEXPERT_LABELS[i]}", got ${JSON.stringify(r?.observation)}`;
-    }
-    if (!TABLE_STATES.includes(r.state as TableState)) {
-      return `findingsTable.rows[${i}].state: expected one of ${TABLE_STATES.join(", ")}, got ${JSON.stringify(r.state)}`;
-    }
-    out.push(r as TableRow);
-  }
-  const source = (v as { source?: unknown }).source === "labels" ? "labels" : "head";
-  return { schema: "radfleet.findings/v1", source, rows: out };
 }

@@ -3,7 +3,7 @@
 // evaluation measured.
 
 import { CHEXPERT_LABELS, NUM_LABELS, type LabelVector } from "../../common/chexpert.js";
-import { isPositive, type UncertainPolicy } from "../eval/clinical-metrics.js";
+import { isPositive, type UncertainPolicy } from "../eval/index.js";
 
 export const THRESHOLDS_FILE = "findings_thresholds.json";
 export const DEFAULT_THRESHOLD = 0.5;

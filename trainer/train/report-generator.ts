@@ -4,7 +4,8 @@
 // decoding. Training uses the same prompts and head pass (see recipe.ts).
 import * as tf from "@tensorflow/tfjs";
 import type { RunSpec } from "../../common/spec/index.js";
-import { describePrompt, tableFromProbs, TablePrompts, type FindingsTable } from "../findings/index.js";
+import { tableFromProbs, type FindingsTable } from "../findings/index.js";
+import { describePrompt, TablePrompts } from "./table-prompts.js";
 import { buildPrompt, type VlmModel } from "../model/index.js";
 import { pixelTensor } from "./batch.js";
 

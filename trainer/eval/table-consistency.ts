@@ -8,8 +8,8 @@
 
 import type { ChexpertLabel, LabelVector } from "../../common/chexpert.js";
 import { CHEXPERT_LABELS } from "../../common/chexpert.js";
-import { isPositive, type UncertainPolicy } from "../eval/clinical-metrics.js";
-import type { FindingsTable } from "./table.js";
+import { isPositive, type UncertainPolicy } from "./clinical-metrics.js";
+import type { FindingsTable } from "./findings-table.js";
 
 export interface TableConsistency {
   consistent: boolean;

@@ -7,7 +7,7 @@
 // possible prompt + the report budget + the end token, and the report starts right after the table.
 
 import { buildPrompt, type Tokenizer } from "../model/index.js";
-import { longestTables, renderTableText, type FindingsTable } from "./table.js";
+import { longestTables, renderTableText, type FindingsTable } from "../findings/index.js";
 
 /** Spare tokens over the longest table, for subword tokenizers that split a real table differently. */
 const SLACK = 16;
