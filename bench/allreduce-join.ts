@@ -9,7 +9,7 @@
 import { CoordinatorClient } from "../common/coordinator-client/index.js";
 import { measure, pieceBytesFromEnv, type MeasurePlan, type SizeResult } from "./allreduce-measure.js";
 import { Collective, CollectiveListener } from "../trainer/collective/index.js";
-import { RawRing } from "../trainer/collective/raw-stream.js";
+import { RawRing } from "../trainer/collective/index.js";
 
 export interface JoinOptions extends MeasurePlan {
   /** Coordinator host:port. */

@@ -7,8 +7,8 @@
 // operation starts from a barrier and counts at its slowest rank; medians are reported (nccl-tests
 // reports means of back-to-back runs; on a shared two-core machine medians are far steadier).
 
-import type { Collective } from "../trainer/collective/collective.js";
-import type { RawRing } from "../trainer/collective/raw-stream.js";
+import type { Collective } from "../trainer/collective/index.js";
+import type { RawRing } from "../trainer/collective/index.js";
 
 export interface MeasurePlan {
   sizes: number[];

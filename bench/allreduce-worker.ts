@@ -4,7 +4,7 @@
 
 import { measure, pieceBytesFromEnv, type MeasurePlan, type SizeResult } from "./allreduce-measure.js";
 import { Collective, CollectiveListener } from "../trainer/collective/index.js";
-import { RawRing } from "../trainer/collective/raw-stream.js";
+import { RawRing } from "../trainer/collective/index.js";
 
 export type { SizeResult } from "./allreduce-measure.js";
 

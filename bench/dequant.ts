@@ -3,8 +3,8 @@
 //   node --import tsx bench/dequant.ts [--rows 2048] [--cols 2048] [--tokens 128] [--reps 10] [--backend wasm|cpu]
 import * as tf from "@tensorflow/tfjs";
 import { parseArgs } from "node:util";
-import { LoraLinear } from "../trainer/qlora/lora-linear.js";
-import { dequantizeNf4, quantizeNf4, type Nf4Tensor } from "../trainer/qlora/nf4.js";
+import { LoraLinear } from "../trainer/qlora/index.js";
+import { dequantizeNf4, quantizeNf4, type Nf4Tensor } from "../trainer/qlora/index.js";
 
 export interface DequantBenchResult {
   rows: number;

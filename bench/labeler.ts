@@ -5,8 +5,8 @@
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { choiceFlag, parseCommandLine, usageError } from "../common/cli.js";
-import { benchmarkLabeler, type LabelerBenchmark } from "../trainer/eval/labeler-benchmark.js";
-import type { UncertainPolicy } from "../trainer/eval/clinical-metrics.js";
+import { benchmarkLabeler, type LabelerBenchmark } from "../trainer/eval/index.js";
+import type { UncertainPolicy } from "../trainer/eval/index.js";
 
 const DEFAULT_DATA = resolve(fileURLToPath(new URL(".", import.meta.url)), "../tests/fixtures/iu-xray");
 

@@ -6,7 +6,7 @@ import { loadavg } from "node:os";
 import { intFlag, numFlag, parseCommandLine, usageError } from "../common/cli.js";
 import { silentLogger } from "../common/log.js";
 import { CoordinatorClient } from "../common/coordinator-client/index.js";
-import { startCoordinator } from "../controller/coordinator/server.js";
+import { startCoordinator } from "../controller/coordinator/index.js";
 
 const USAGE = `usage: radfleet bench rendezvous --workers N [--last-call-ms MS] [--json]
 

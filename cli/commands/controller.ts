@@ -2,15 +2,15 @@
 import { choiceFlag, intFlag, numFlag, parseCommandLine, usageError } from "../../common/cli.js";
 import { createLogger } from "../../common/log.js";
 import { collectProcessMetrics, newRegistry, serveMetrics } from "../../common/metrics.js";
-import { startController } from "../../controller/k8s/controller.js";
-import { controllerMetrics } from "../../controller/k8s/controller-metrics.js";
+import { startController } from "../../controller/k8s/index.js";
+import { controllerMetrics } from "../../controller/k8s/index.js";
 import {
   connectKubeApi,
   DEFAULT_TRANSPORT,
   parseTransport,
   type Transport,
-} from "../../controller/k8s/kube-transport.js";
-import { natsProgressReader } from "../../controller/k8s/progress-reader.js";
+} from "../../controller/k8s/index.js";
+import { natsProgressReader } from "../../controller/k8s/index.js";
 
 const USAGE = `usage: radfleet controller [options]
 

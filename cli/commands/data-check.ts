@@ -1,8 +1,8 @@
 // `radfleet data check DIR [--format mimic-cxr-jpg|iu-xray|synthetic] [--section ...] [--no-verify] [--json]`
 import { choiceFlag, parseCommandLine, usageError } from "../../common/cli.js";
-import { loadDataset } from "../../trainer/data/load-dataset.js";
-import { formatSummary, summarize } from "../../trainer/data/summary.js";
-import { DataError, type DatasetFormat, type LoadOptions } from "../../trainer/data/types.js";
+import { loadDataset } from "../../trainer/data/index.js";
+import { formatSummary, summarize } from "../../trainer/data/index.js";
+import { DataError, type DatasetFormat, type LoadOptions } from "../../trainer/data/index.js";
 
 const USAGE = `usage: radfleet data check DIR [--format mimic-cxr-jpg|iu-xray|synthetic] [--section findings|impression|both]
                            [--views PA,AP] [--no-verify] [--json]

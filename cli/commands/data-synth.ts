@@ -1,9 +1,9 @@
 // `radfleet data synth --out DIR --studies N --seed S [--difficulty easy|hard] [--size PX]`
 import { choiceFlag, intFlag, parseCommandLine, UsageError, usageError } from "../../common/cli.js";
 import { CHEXPERT_LABELS, type ChexpertLabel } from "../../common/chexpert.js";
-import { DataError } from "../../trainer/data/types.js";
-import { synthesize } from "../../trainer/data/synth/synthesize.js";
-import { writeContactSheet } from "../../trainer/data/contact-sheet.js";
+import { DataError } from "../../trainer/data/index.js";
+import { synthesize } from "../../trainer/data/index.js";
+import { writeContactSheet } from "../../trainer/data/index.js";
 
 const USAGE = `usage: radfleet data synth --out DIR --studies N --seed S [--difficulty easy|hard] [--size PX]
                            [--style default|terse] [--prevalence "Label=P,..."] [--gzip]

@@ -1,5 +1,5 @@
 // `radfleet doctor [--json]`.
-import { doctor, formatDoctor } from "../../trainer/backend/doctor.js";
+import { doctor, formatDoctor } from "../../trainer/backend/index.js";
 
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {

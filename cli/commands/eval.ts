@@ -3,10 +3,10 @@
 // references; writes report.json, report.md and plots when --out is given.
 
 import { choiceFlag, intFlag, parseCommandLine, usageError } from "../../common/cli.js";
-import { evaluate, headline } from "../../trainer/eval/evaluate.js";
-import { readEvalInputs } from "../../trainer/eval/eval-inputs.js";
-import { writeEvalReport } from "../../trainer/eval/report-writer.js";
-import type { UncertainPolicy } from "../../trainer/eval/clinical-metrics.js";
+import { evaluate, headline } from "../../trainer/eval/index.js";
+import { readEvalInputs } from "../../trainer/eval/index.js";
+import { writeEvalReport } from "../../trainer/eval/index.js";
+import type { UncertainPolicy } from "../../trainer/eval/index.js";
 
 const USAGE = `usage: radfleet eval --pred preds.jsonl --ref refs.jsonl [--out DIR] [--uncertain positive|negative]
                      [--bootstrap 1000] [--seed 0] [--worst 10] [--json]

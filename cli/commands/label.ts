@@ -6,8 +6,8 @@ import { mkdir, open, rename } from "node:fs/promises";
 import { dirname } from "node:path";
 import { parseCommandLine, usageError } from "../../common/cli.js";
 import { CHEXPERT_LABELS } from "../../common/chexpert.js";
-import { labelReport } from "../../trainer/eval/chexpert-labeler.js";
-import { csvField, readReportsFile } from "../../trainer/eval/eval-inputs.js";
+import { labelReport } from "../../trainer/eval/index.js";
+import { csvField, readReportsFile } from "../../trainer/eval/index.js";
 
 const USAGE = `usage: radfleet label --in reports.(csv|jsonl) --out labels.csv [--plain-no-finding]
   CSV input: a column named report/Reports/text (an "id" column is kept), or no header and reports in

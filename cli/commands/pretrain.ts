@@ -19,9 +19,9 @@ import {
 import { buildModel, buildPrompt, TINY_BASE_DIR } from "../../trainer/model/index.js";
 import { encodeExample, labelTargets, makeBatch } from "../../trainer/train/batch.js";
 import { maskedCrossEntropy } from "../../trainer/train/losses.js";
-import { ADAMW_DEFAULTS, adamwStep, clipByGlobalNorm, newAdamWState } from "../../trainer/train/optimizer.js";
+import { ADAMW_DEFAULTS, adamwStep, clipByGlobalNorm, newAdamWState } from "../../trainer/optim/index.js";
 import { FlatParams } from "../../trainer/train/params.js";
-import { learningRate } from "../../trainer/train/schedule.js";
+import { learningRate } from "../../trainer/optim/index.js";
 
 /** Finding prevalence of the pretraining corpus: flatter than the fine-tuning default. */
 const PRETRAIN_PREVALENCE = {

@@ -22,7 +22,7 @@ import {
   trainerEnv,
 } from "../../common/trainer-env.js";
 import { coordinatorOptionsFromSpec, startCoordinator } from "../../controller/coordinator/index.js";
-import { LocalLauncher } from "../../controller/launcher/local.js";
+import { LocalLauncher } from "../../controller/launcher/index.js";
 import { ProgressDisplay } from "../run-progress.js";
 
 const BIN = fileURLToPath(new URL("../../bin/radfleet.js", import.meta.url));

@@ -27,3 +27,4 @@ export type {
   GenerationEnd,
   ProgressUpdate,
 } from "./client.js";
+export { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS } from "./keepalive.js";

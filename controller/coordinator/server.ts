@@ -1,6 +1,6 @@
 // The coordinator's gRPC server: authenticates every call (run id + token in metadata), then hands
 // the typed request to that run's RunCoordinator. One server can host several runs.
-import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS } from "../../common/coordinator-client/keepalive.js";
+import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS } from "../../common/coordinator-client/index.js";
 import { timingSafeEqual } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import { loadCoordinatorProto, type CoordinatorHandlers } from "../../common/proto/index.js";

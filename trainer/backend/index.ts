@@ -20,3 +20,4 @@ export {
   type NativeFlavor,
   type SetupResult,
 } from "./native-setup.js";
+export { doctor, formatDoctor, type BackendProbe, type DoctorReport } from "./doctor.js";

@@ -5,7 +5,7 @@
 //   trainer_state.json         step, data cursor, counters and the parameters' sha256
 // Random state needs no part of its own: every random draw is a function of (seed, step, rank).
 import { decodeSafetensors, encodeSafetensors } from "../qlora/index.js";
-import type { AdamWState } from "../train/optimizer.js";
+import type { AdamWState } from "../optim/index.js";
 import type { SamplerState } from "../data/index.js";
 import { CheckpointCorruptError, sha256Hex, type StoredPart } from "./store.js";
 

@@ -6,3 +6,4 @@ export { CollectiveError, isCollectiveError, type CollectiveErrorCode } from "./
 export { roundToF16 } from "./fp16.js";
 export { bucketViews } from "./buckets.js";
 export { allReduceTensors, broadcastTensors } from "./tensors.js";
+export { RawRing } from "./raw-stream.js";

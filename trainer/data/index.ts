@@ -15,5 +15,5 @@ export { loadImage, verifyImage, PIXEL_MEAN, PIXEL_STD, type ImageOptions } from
 export { ShardedSampler, epochPermutation, type SamplerState, type SamplerOptions } from "./sampler.js";
 export { synthesize } from "./synth/synthesize.js";
 export { DEFAULT_PREVALENCE } from "./synth/findings-state.js";
-export { summarize, type DatasetSummary } from "./summary.js";
+export { summarize, formatSummary, type DatasetSummary } from "./summary.js";
 export { writeContactSheet } from "./contact-sheet.js";

@@ -36,7 +36,7 @@ export {
 export { writeEvalReport, renderMarkdown } from "./report-writer.js";
 export { benchmarkLabeler, loadIuValidation, type LabelerBenchmark } from "./labeler-benchmark.js";
 export { parseIuGold, IU_GOLD_MAPPING, IU_GOLD_OPTIONAL, iuStudyKey } from "./iu-gold.js";
-export { readEvalInputs, readReportsFile, type ReportRow } from "./eval-inputs.js";
+export { readEvalInputs, readReportsFile, csvField, type ReportRow } from "./eval-inputs.js";
 export {
   TABLE_STATES,
   SEVERITIES,

@@ -1,6 +1,6 @@
 // What the training recipe needs from the run's coordinator, as a small interface. The trainer's
 // entry point adapts the gRPC coordinator client to it; the recipe itself knows nothing of gRPC.
-import type { StoredPart } from "../checkpoint/store.js";
+import type { StoredPart } from "../checkpoint/index.js";
 
 export interface CheckpointRef {
   step: number;

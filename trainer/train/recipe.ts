@@ -24,8 +24,8 @@ import {
   CheckpointPartMissingError,
   checkpointKey,
   type CheckpointStore,
-} from "../checkpoint/store.js";
-import { decodeCheckpoint, encodeCheckpoint, type TrainerState } from "../checkpoint/checkpoint.js";
+} from "../checkpoint/index.js";
+import { decodeCheckpoint, encodeCheckpoint, type TrainerState } from "../checkpoint/index.js";
 import type { Coordination, GenerationInfo, CheckpointRef } from "./coordination.js";
 import { encodeExample, labelTargets, makeBatch, type TrainBatch } from "./batch.js";
 import {
@@ -47,10 +47,10 @@ import {
   clipByGlobalNorm,
   newAdamWState,
   type AdamWState,
-} from "./optimizer.js";
+} from "../optim/index.js";
 import { FlatParams } from "./params.js";
 import { deriveSeed, PURPOSE, uniform } from "./rng.js";
-import { learningRate } from "./schedule.js";
+import { learningRate } from "../optim/index.js";
 import type { TrainerMetrics } from "./metrics.js";
 
 export interface RecipeContext {

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { describe, expect, it } from "vitest";
-import { learningRate } from "../../trainer/train/schedule.js";
-import { adamwStep, clipByGlobalNorm, newAdamWState, allFinite } from "../../trainer/train/optimizer.js";
+import { learningRate } from "../../trainer/optim/index.js";
+import { adamwStep, clipByGlobalNorm, newAdamWState, allFinite } from "../../trainer/optim/index.js";
 import { maskedBce, maskedCrossEntropy } from "../../trainer/train/losses.js";
 import { FlatParams } from "../../trainer/train/params.js";
 import { deriveSeed, uniform } from "../../trainer/train/rng.js";
