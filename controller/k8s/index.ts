@@ -10,21 +10,11 @@ export {
   type PlanOptions,
   type RunEvent,
 } from "./plan.js";
-export {
-  desiredService,
-  desiredConfigMap,
-  desiredSecret,
-  desiredCoordinatorPod,
-  desiredTrainerPod,
-  desiredPodGroup,
-  defersScheduling,
-  kueueQueue,
-  usesVolcano,
-  withDefaultNats,
-  withRunQueueLabel,
-  ownerReference,
-  type PodTemplateOptions,
-} from "./desired-objects.js";
+export { desiredService, desiredConfigMap, desiredSecret, desiredPodGroup } from "./run-objects.js";
+export { desiredCoordinatorPod, desiredTrainerPod, type PodTemplateOptions } from "./desired-pods.js";
+export { defersScheduling, kueueQueue, usesVolcano } from "./scheduler-handoff.js";
+export { withDefaultNats, withRunQueueLabel } from "./spec-defaults.js";
+export { ownerReference } from "./owned-meta.js";
 export {
   describeError,
   isNotFound,

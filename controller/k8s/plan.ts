@@ -5,14 +5,8 @@
 // the cluster; replacements get the next attempt number, which makes their creation idempotent.
 import type { V1Pod } from "@kubernetes/client-node";
 import type { RunPhase, RunSpec } from "../../common/spec/index.js";
-import {
-  defersScheduling,
-  desiredCoordinatorPod,
-  desiredTrainerPod,
-  kueueQueue,
-  usesVolcano,
-  type PodTemplateOptions,
-} from "./desired-objects.js";
+import { desiredCoordinatorPod, desiredTrainerPod, type PodTemplateOptions } from "./desired-pods.js";
+import { defersScheduling, kueueQueue, usesVolcano } from "./scheduler-handoff.js";
 import {
   creationMs,
   deletionMs,
