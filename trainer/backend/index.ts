@@ -15,8 +15,7 @@ export {
   FLAVORS,
   nativeCacheDir,
   readManifest,
-  setupNative,
   TENSORFLOW_VERSION,
   type NativeFlavor,
-  type SetupResult,
-} from "./native-setup.js";
+} from "./native-cache.js";
+export { setupNative, type SetupResult } from "./native-setup.js";
