@@ -1,30 +1,14 @@
 // The Kubernetes part of radfleet: the TrainingRun controller. Other parts use this surface only.
 export { startController, type ControllerOptions, type RunningController } from "./controller.js";
 export { Reconciler, podGroupPatch, type ReconcilerDeps, type ReconcileResult } from "./reconciler.js";
-export {
-  planRun,
-  backoffSeconds,
-  formatDuration,
-  type Plan,
-  type Observed,
-  type PlanOptions,
-  type RunEvent,
-} from "./plan.js";
-export {
-  desiredService,
-  desiredConfigMap,
-  desiredSecret,
-  desiredCoordinatorPod,
-  desiredTrainerPod,
-  desiredPodGroup,
-  defersScheduling,
-  kueueQueue,
-  usesVolcano,
-  withDefaultNats,
-  withRunQueueLabel,
-  ownerReference,
-  type PodTemplateOptions,
-} from "./desired-objects.js";
+export { planRun, type Plan, type Observed, type PlanOptions, type RunEvent } from "./plan.js";
+export { backoffSeconds } from "./pod-slots.js";
+export { formatDuration } from "./run-status.js";
+export { desiredService, desiredConfigMap, desiredSecret, desiredPodGroup } from "./run-objects.js";
+export { desiredCoordinatorPod, desiredTrainerPod, type PodTemplateOptions } from "./desired-pods.js";
+export { defersScheduling, kueueQueue, usesVolcano } from "./scheduler-handoff.js";
+export { withDefaultNats, withRunQueueLabel } from "./spec-defaults.js";
+export { ownerReference } from "./owned-meta.js";
 export {
   describeError,
   isNotFound,

@@ -5,39 +5,23 @@
 // the cluster; replacements get the next attempt number, which makes their creation idempotent.
 import type { V1Pod } from "@kubernetes/client-node";
 import type { RunPhase, RunSpec } from "../../common/spec/index.js";
+import { desiredCoordinatorPod, desiredTrainerPod, type PodTemplateOptions } from "./desired-pods.js";
+import { defersScheduling, usesVolcano } from "./scheduler-handoff.js";
+import { decideSlot, groupSlots, type Slot } from "./pod-slots.js";
 import {
-  defersScheduling,
-  desiredCoordinatorPod,
-  desiredTrainerPod,
-  kueueQueue,
-  usesVolcano,
-  type PodTemplateOptions,
-} from "./desired-objects.js";
-import {
-  creationMs,
   deletionMs,
-  failedAtMs,
   failureReason,
   isFailed,
   isReady,
   isRunning,
-  isScheduled,
   isSucceeded,
   isTerminating,
-  podAttempt,
   podIndex,
   podRole,
-  unschedulableMessage,
 } from "./pod-state.js";
-import type {
-  ConditionStatus,
-  ConditionType,
-  PodGroupObject,
-  RunCondition,
-  RunProgress,
-  TrainingRunObject,
-  TrainingRunStatus,
-} from "./types.js";
+import { applyProgress, setCondition } from "./run-status.js";
+import { scheduledCondition } from "./scheduled-condition.js";
+import type { PodGroupObject, RunProgress, TrainingRunObject, TrainingRunStatus } from "./types.js";
 
 export interface Observed {
   pods: V1Pod[];
@@ -87,77 +71,6 @@ const TERMINAL: readonly RunPhase[] = ["Succeeded", "Failed"];
 const PROGRESS_POLL_MS = 10_000;
 const PODGROUP_RETRY_MS = 15_000;
 
-/** Where an external queue stands, for the Scheduled condition's message. */
-function queueState(spec: RunSpec, pg: PodGroupObject | undefined): string {
-  const kueue = kueueQueue(spec);
-  if (kueue) return `admission deferred to Kueue queue ${kueue}`;
-  const q = spec.scheduling.queueName ? ` queue ${spec.scheduling.queueName}` : "";
-  let msg = `admission deferred to Volcano${q}`;
-  if (pg?.status?.phase) msg += `; PodGroup ${pg.status.phase}`;
-  const why = pg?.status?.conditions?.find((c) => c.type === "Unschedulable" && c.status === "True");
-  if (why?.message) msg += `: ${why.message}`;
-  return msg;
-}
-
-export function backoffSeconds(spec: RunSpec, failuresBefore: number): number {
-  const { initialBackoffSeconds: a, maxBackoffSeconds: m } = spec.restartPolicy;
-  return Math.min(a * 2 ** Math.max(0, failuresBefore), m);
-}
-
-interface Slot {
-  /** Non-terminating pods, newest attempt last. */
-  live: V1Pod[];
-  terminating: V1Pod[];
-  maxAttempt: number;
-}
-
-function slots(pods: V1Pod[], key: (p: V1Pod) => string | undefined): Map<string, Slot> {
-  const m = new Map<string, Slot>();
-  for (const p of pods) {
-    const k = key(p);
-    if (k === undefined) continue;
-    const s = m.get(k) ?? { live: [], terminating: [], maxAttempt: -1 };
-    (isTerminating(p) ? s.terminating : s.live).push(p);
-    s.maxAttempt = Math.max(s.maxAttempt, podAttempt(p));
-    m.set(k, s);
-  }
-  for (const s of m.values()) s.live.sort((a, b) => podAttempt(a) - podAttempt(b));
-  return m;
-}
-
-function setCondition(
-  list: RunCondition[],
-  type: ConditionType,
-  status: ConditionStatus,
-  reason: string,
-  message: string,
-  nowIso: string,
-  observedGeneration: number | undefined,
-): void {
-  const i = list.findIndex((c) => c.type === type);
-  const prev = i >= 0 ? list[i] : undefined;
-  const next: RunCondition = {
-    type,
-    status,
-    reason,
-    message,
-    lastTransitionTime:
-      prev && prev.status === status && prev.lastTransitionTime ? prev.lastTransitionTime : nowIso,
-    observedGeneration,
-  };
-  if (i >= 0) list[i] = next;
-  else list.push(next);
-}
-
-export function formatDuration(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds));
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  if (h > 0) return `${h}h${String(m).padStart(2, "0")}m`;
-  if (m > 0) return `${m}m${String(s % 60).padStart(2, "0")}s`;
-  return `${s}s`;
-}
-
 export function planRun(
   run: TrainingRunObject,
   spec: RunSpec,
@@ -185,11 +98,11 @@ export function planRun(
   const prevPhase = prev.phase;
 
   const pods = observed.pods;
-  const trainers = slots(
+  const trainers = groupSlots(
     pods.filter((p) => podRole(p) === "trainer"),
     (p) => (podIndex(p) === undefined ? undefined : String(podIndex(p))),
   );
-  const coord = slots(
+  const coord = groupSlots(
     pods.filter((p) => podRole(p) === "coordinator"),
     () => "c",
   ).get("c");
@@ -285,42 +198,15 @@ export function planRun(
 
   // Replace or create pods slot by slot: the coordinator, then one trainer per replica index.
   let awaitingReplacement = false;
+  const forceDeleted = new Set(plan.deletePods.map((d) => d.name));
   const ensure = (slot: Slot | undefined, make: (attempt: number) => V1Pod, label: string): void => {
-    const latest = slot?.live.at(-1);
-    if (!slot || (!latest && slot.terminating.length === 0)) {
-      plan.createPods.push(make(slot ? slot.maxAttempt + 1 : 0));
-      return;
-    }
-    if (!latest) {
-      // Only terminating pods: wait for them, unless the grace period has run out.
-      awaitingReplacement = true;
-      const forced = slot.terminating.some((p) => plan.deletePods.some((d) => d.name === p.metadata?.name));
-      if (forced) {
-        restarts += 1;
-        plan.createPods.push(make(slot.maxAttempt + 1));
-        plan.events.push({
-          type: "Warning",
-          reason: "WorkerReplaced",
-          message: `${label}: pod stuck Terminating past the grace period; replaced under a new name`,
-        });
-      }
-      return;
-    }
-    if (!isFailed(latest)) return;
-    awaitingReplacement = true;
-    const failures = failedPods.length;
-    const delayMs = backoffSeconds(spec, failures - 1) * 1000;
-    const due = (failedAtMs(latest) ?? nowMs) + delayMs;
-    if (nowMs < due) {
-      wake.push(due - nowMs);
-      return;
-    }
-    plan.createPods.push(make(slot.maxAttempt + 1));
-    plan.events.push({
-      type: "Warning",
-      reason: "WorkerReplaced",
-      message: `${label}: pod ${latest.metadata?.name} failed (${failureReason(latest)}); replaced after ${delayMs / 1000}s back-off (failure ${failures} of ${spec.restartPolicy.backoffLimit} allowed)`,
-    });
+    const d = decideSlot(slot, { spec, failedPods, forceDeleted, nowMs, label });
+    if (d.awaitingReplacement) awaitingReplacement = true;
+    if (d.extraRestart) restarts += 1;
+    if (d.createAttempt !== undefined) plan.createPods.push(make(d.createAttempt));
+    if (d.replacedMessage !== undefined)
+      plan.events.push({ type: "Warning", reason: "WorkerReplaced", message: d.replacedMessage });
+    if (d.wakeMs !== undefined) wake.push(d.wakeMs);
   };
   ensure(coord, (a) => desiredCoordinatorPod(run, spec, a, opts), "coordinator");
   for (let i = 0; i < spec.replicas.max; i++) {
@@ -347,70 +233,27 @@ export function planRun(
 
   // Gang scheduling: min replicas placed, or Unschedulable after the timeout.
   const current = [...trainers.values()].map((s) => s.live.at(-1)).filter((p): p is V1Pod => !!p);
-  const scheduled = current.filter(isScheduled).length;
   const ready = current.filter(isReady).length;
   st.replicasReady = ready;
   st.replicasReadyText = `${ready}/${spec.replicas.max}`;
-  let unschedulable = false;
-  if (scheduled >= spec.replicas.min) {
-    setCondition(
-      conds,
-      "Scheduled",
-      "True",
-      "GangScheduled",
-      `${scheduled} of ${spec.replicas.max} workers scheduled (min ${spec.replicas.min})`,
-      nowIso,
-      gen,
-    );
-  } else if (podGroupMissing) {
-    setCondition(
-      conds,
-      "Scheduled",
-      "False",
-      "PodGroupUnavailable",
-      observed.podGroupUnavailable!,
-      nowIso,
-      gen,
-    );
-    if (!prev.conditions?.some((c) => c.type === "Scheduled" && c.reason === "PodGroupUnavailable")) {
-      plan.events.push({
-        type: "Warning",
-        reason: "PodGroupUnavailable",
-        message: observed.podGroupUnavailable!,
-      });
-    }
-  } else if (defersScheduling(spec)) {
-    // The queue decides when the gang starts; our own gang timeout does not apply.
-    setCondition(
-      conds,
-      "Scheduled",
-      "False",
-      "WaitingForQueue",
-      queueState(spec, observed.podGroup),
-      nowIso,
-      gen,
-    );
-  } else {
-    const waiting = current.filter((p) => !isScheduled(p));
-    const since = Math.min(...waiting.map((p) => creationMs(p) ?? nowMs), nowMs);
-    const due = since + spec.scheduling.gangTimeoutSeconds * 1000;
-    if (waiting.length > 0 && nowMs >= due) {
-      unschedulable = true;
-      const why = waiting.map(unschedulableMessage).find((m) => m !== undefined) ?? "pods not scheduled";
-      const msg = `${scheduled} of min ${spec.replicas.min} workers scheduled after ${spec.scheduling.gangTimeoutSeconds}s: ${why}`;
-      setCondition(conds, "Scheduled", "False", "Unschedulable", msg, nowIso, gen);
-    } else {
-      if (waiting.length > 0) wake.push(due - nowMs);
-      setCondition(
-        conds,
-        "Scheduled",
-        "False",
-        "Waiting",
-        `${scheduled} of min ${spec.replicas.min} workers scheduled`,
-        nowIso,
-        gen,
-      );
-    }
+  const sched = scheduledCondition(
+    spec,
+    {
+      trainers: current,
+      podGroupMissing: podGroupMissing ? observed.podGroupUnavailable : undefined,
+      defersToQueue: defersScheduling(spec),
+      podGroup: observed.podGroup,
+    },
+    nowMs,
+  );
+  setCondition(conds, "Scheduled", sched.status, sched.reason, sched.message, nowIso, gen);
+  if (sched.wakeMs !== undefined) wake.push(sched.wakeMs);
+  const unschedulable = sched.unschedulable;
+  if (
+    sched.reason === "PodGroupUnavailable" &&
+    !prev.conditions?.some((c) => c.type === "Scheduled" && c.reason === "PodGroupUnavailable")
+  ) {
+    plan.events.push({ type: "Warning", reason: "PodGroupUnavailable", message: sched.message });
   }
 
   const coordUp = coordLatest !== undefined && isRunning(coordLatest);
@@ -451,26 +294,4 @@ export function planRun(
     });
   }
   return finish();
-}
-
-function applyProgress(st: TrainingRunStatus, p: RunProgress | undefined, nowMs: number): void {
-  if (!p) return;
-  st.step = p.step;
-  st.totalSteps = p.totalSteps;
-  if (p.totalSteps > 0) {
-    const frac = Math.min(1, p.step / p.totalSteps);
-    st.progress = `${Math.floor(frac * 100)}%`;
-    const started = st.startTime ? new Date(st.startTime).getTime() : undefined;
-    if (p.step >= p.totalSteps) st.eta = "0s";
-    else if (started !== undefined && p.step > 0 && nowMs > started) {
-      st.eta = formatDuration((((nowMs - started) / p.step) * (p.totalSteps - p.step)) / 1000);
-    }
-  }
-  if (p.loss !== undefined && Number.isFinite(p.loss)) st.loss = p.loss.toFixed(4);
-  else if (p.loss !== undefined) st.loss = String(p.loss);
-  if (p.generation !== undefined) st.generation = p.generation;
-  if (p.worldSize !== undefined) st.worldSize = p.worldSize;
-  if (p.restarts !== undefined) st.restarts = Math.max(st.restarts ?? 0, p.restarts);
-  if (p.lastCheckpoint) st.lastCheckpoint = { ...p.lastCheckpoint };
-  if (p.evaluation) st.evaluation = { ...p.evaluation };
 }

@@ -6,15 +6,9 @@ import { randomBytes } from "node:crypto";
 import type { CoreV1Event } from "@kubernetes/client-node";
 import type { Logger } from "../../common/log.js";
 import { parseRunSpec, SpecError, type RunSpec } from "../../common/spec/index.js";
-import {
-  desiredConfigMap,
-  desiredPodGroup,
-  desiredSecret,
-  desiredService,
-  usesVolcano,
-  withDefaultNats,
-  withRunQueueLabel,
-} from "./desired-objects.js";
+import { desiredConfigMap, desiredPodGroup, desiredSecret, desiredService } from "./run-objects.js";
+import { usesVolcano } from "./scheduler-handoff.js";
+import { withDefaultNats, withRunQueueLabel } from "./spec-defaults.js";
 import type { ControllerMetrics } from "./controller-metrics.js";
 import { describeError, isNotFound, type KubeApi } from "./kube-api.js";
 import {

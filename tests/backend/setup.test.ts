@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { cudaRequirements } from "../../trainer/backend/native-setup.js";
+import { cudaRequirements } from "../../trainer/backend/libtensorflow-fetch.js";
 import { HAS_TENSORFLOW } from "../helpers/backends.js";
 
 const exec = promisify(execFile);

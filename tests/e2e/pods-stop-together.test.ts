@@ -1,5 +1,5 @@
 // The processes a TrainingRun's pods run — `radfleet coordinator` and `radfleet trainer`, started
-// exactly as desired-objects.ts starts them — stopped together, as a suspend (or a node drain)
+// exactly as desired-pods.ts starts them — stopped together, as a suspend (or a node drain)
 // stops every pod of the run at once. The trainers finish their step and commit a final checkpoint
 // through the coordinator, which keeps serving until they have left; the run state is in the state
 // file (no NATS); started again, the run resumes from that checkpoint and finishes. A worker id

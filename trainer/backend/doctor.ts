@@ -11,7 +11,7 @@ import {
   nativeCacheDir,
   readManifest,
   type NativeFlavor,
-} from "./native-setup.js";
+} from "./native-cache.js";
 import type { BackendInfo } from "./select.js";
 
 export interface BackendProbe {

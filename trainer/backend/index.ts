@@ -15,9 +15,8 @@ export {
   FLAVORS,
   nativeCacheDir,
   readManifest,
-  setupNative,
   TENSORFLOW_VERSION,
   type NativeFlavor,
-  type SetupResult,
-} from "./native-setup.js";
+} from "./native-cache.js";
+export { setupNative, type SetupResult } from "./native-setup.js";
 export { doctor, formatDoctor, type BackendProbe, type DoctorReport } from "./doctor.js";

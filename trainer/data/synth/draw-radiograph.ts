@@ -4,7 +4,9 @@
 // At "easy" every finding is big and contrasty enough to survive a 32x32 downscale; "hard" makes
 // them smaller and fainter and adds more noise and positioning variation.
 import { mulberry32 } from "../../../common/random.js";
+import { deviceShapes } from "./device-shapes.js";
 import type { StudyFindings } from "./findings-state.js";
+import { poly, polyDist, segDist, smooth, valueNoise, type Poly } from "./raster-shapes.js";
 
 export interface DrawOptions {
   size: number;
@@ -18,62 +20,6 @@ interface Lung {
   ry: number;
   base: number; // diaphragm height at the lung's centre
   lateral: 1 | -1; // +1 when lateral is towards larger u
-}
-
-const smooth = (e0: number, e1: number, x: number): number => {
-  const t = Math.min(1, Math.max(0, (x - e0) / (e1 - e0)));
-  return t * t * (3 - 2 * t);
-};
-
-/** Value noise on a coarse lattice, bilinear: cheap lung-marking texture. */
-function valueNoise(rand: () => number, cells: number): (u: number, v: number) => number {
-  const g = new Float32Array((cells + 1) * (cells + 1));
-  for (let i = 0; i < g.length; i++) g[i] = rand();
-  return (u, v) => {
-    const x = Math.min(cells - 1e-6, Math.max(0, u * cells));
-    const y = Math.min(cells - 1e-6, Math.max(0, v * cells));
-    const i = Math.floor(x);
-    const j = Math.floor(y);
-    const fx = x - i;
-    const fy = y - j;
-    const a = g[j * (cells + 1) + i];
-    const b = g[j * (cells + 1) + i + 1];
-    const c = g[(j + 1) * (cells + 1) + i];
-    const d = g[(j + 1) * (cells + 1) + i + 1];
-    return (a * (1 - fx) + b * fx) * (1 - fy) + (c * (1 - fx) + d * fx) * fy;
-  };
-}
-
-/** Distance from point to segment, for tubes, lines and rib segments. */
-function segDist(px: number, py: number, ax: number, ay: number, bx: number, by: number): number {
-  const dx = bx - ax;
-  const dy = by - ay;
-  const t = Math.max(0, Math.min(1, ((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy || 1)));
-  return Math.sqrt((px - ax - t * dx) ** 2 + (py - ay - t * dy) ** 2);
-}
-
-interface Poly {
-  pts: Array<[number, number]>;
-  box: [number, number, number, number]; // minX, minY, maxX, maxY
-}
-
-function poly(pts: Array<[number, number]>, pad: number): Poly {
-  const xs = pts.map((p) => p[0]);
-  const ys = pts.map((p) => p[1]);
-  return {
-    pts,
-    box: [Math.min(...xs) - pad, Math.min(...ys) - pad, Math.max(...xs) + pad, Math.max(...ys) + pad],
-  };
-}
-
-/** Distance to a polyline; Infinity outside its padded bounding box (the common, cheap case). */
-function polyDist(px: number, py: number, p: Poly): number {
-  if (px < p.box[0] || py < p.box[1] || px > p.box[2] || py > p.box[3]) return Infinity;
-  const pts = p.pts;
-  let d = Infinity;
-  for (let i = 1; i < pts.length; i++)
-    d = Math.min(d, segDist(px, py, pts[i - 1][0], pts[i - 1][1], pts[i][0], pts[i][1]));
-  return d;
 }
 
 /** Returns [size*size] greyscale bytes. */
@@ -227,54 +173,7 @@ export function drawRadiograph(f: StudyFindings, rand: () => number, opts: DrawO
     ),
   );
 
-  // Devices.
-  const lines: Array<{ pts: Array<[number, number]>; w: number }> = [];
-  const boxesPad = 0.02;
-  const boxes: Array<{ x0: number; y0: number; x1: number; y1: number }> = [];
-  for (const d of f.devices) {
-    if (d === "ett")
-      lines.push({
-        pts: [
-          [cx, 0.0],
-          [cx + 0.005, 0.3 + cy],
-        ],
-        w: 0.009,
-      });
-    if (d === "ngt")
-      lines.push({
-        pts: [
-          [cx - 0.01, 0.0],
-          [cx - 0.005, 0.5],
-          [cx + 0.05, 0.8 + cy],
-          [cx + 0.12, 0.84 + cy],
-        ],
-        w: 0.006,
-      });
-    if (d === "cvc")
-      lines.push({
-        pts: [
-          [cx - 0.3, 0.12 + cy],
-          [cx - 0.12, 0.2 + cy],
-          [cx - 0.03, 0.27 + cy],
-          [cx - 0.025, 0.4 + cy],
-        ],
-        w: 0.006,
-      });
-    if (d === "pacemaker") {
-      boxes.push({ x0: cx + 0.2, y0: 0.15 + cy, x1: cx + 0.29, y1: 0.21 + cy });
-      lines.push({
-        pts: [
-          [cx + 0.22, 0.19 + cy],
-          [cx + 0.08, 0.26 + cy],
-          [cx - 0.01, 0.45 + cy],
-          [cx + 0.03, 0.64 + cy],
-        ],
-        w: 0.006,
-      });
-    }
-  }
-
-  const devLines = lines.map((l) => ({ line: poly(l.pts, boxesPad), w: l.w }));
+  const devices = deviceShapes(f.devices, cx, cy);
   const exposure = 0.9 + jitter(0.12);
   const gamma = 1 + jitter(0.15);
   const noiseSd = easy ? 0.02 : 0.045;
@@ -390,8 +289,8 @@ export function drawRadiograph(f: StudyFindings, rand: () => number, opts: DrawO
           if (Math.sqrt((u - c.x) ** 2 + (v - c.y) ** 2) < c.r) d += 0.4 * amp("Fracture");
         for (const c of clavicles) if (polyDist(u, v, c) < 0.014) d += 0.22;
       }
-      for (const ln of devLines) if (polyDist(u, v, ln.line) < ln.w) d = 0.95;
-      for (const b of boxes) if (u > b.x0 && u < b.x1 && v > b.y0 && v < b.y1) d = 1;
+      for (const ln of devices.lines) if (polyDist(u, v, ln.line) < ln.w) d = 0.95;
+      for (const b of devices.boxes) if (u > b.x0 && u < b.x1 && v > b.y0 && v < b.y1) d = 1;
 
       // Exposure, film response and quantum noise.
       const g = film[Math.round(Math.min(1, Math.max(0, d * exposure)) * 1023)];

@@ -1,35 +1,20 @@
-// What a run's owned objects should look like, computed from the TrainingRun and its parsed
-// spec alone. Pure functions: no I/O, so every field can be checked in unit tests.
+// The pods a run should have: the coordinator and one trainer per replica index, each attempt under
+// its own name. Computed from the TrainingRun and its parsed spec alone (no I/O), so every field
+// can be checked in unit tests: env contract, volumes, security, resources, scheduler hand-off.
 import type {
-  V1ConfigMap,
-  V1EnvVar,
-  V1OwnerReference,
-  V1Pod,
-  V1Secret,
-  V1Service,
-  V1Toleration,
   V1Affinity,
+  V1EnvVar,
+  V1Pod,
+  V1Toleration,
   V1Volume,
   V1VolumeMount,
 } from "@kubernetes/client-node";
-import { resolvedSpecYaml, type RunSpec } from "../../common/spec/index.js";
+import type { RunSpec } from "../../common/spec/index.js";
 import { CPU_LIMIT_ENV, trainerEnv } from "../../common/trainer-env.js";
-import { scaleQuantity } from "./quantity.js";
 import {
   COORDINATOR_PORT,
-  KUEUE_POD_GROUP_COUNT_ANNOTATION,
-  KUEUE_POD_GROUP_LABEL,
-  KUEUE_QUEUE_LABEL,
-  VOLCANO_GROUP_ANNOTATION,
-  VOLCANO_QUEUE_ANNOTATION,
-  VOLCANO_SCHEDULER,
-  podGroupName,
   LABEL_ATTEMPT,
-  LABEL_MANAGED_BY,
-  LABEL_ROLE,
-  LABEL_RUN,
   LABEL_WORKER,
-  MANAGER,
   METRICS_PORT,
   SPEC_FILE,
   SPEC_MOUNT_DIR,
@@ -42,7 +27,9 @@ import {
   workerIdPrefix,
   type PodRole,
 } from "./labels.js";
-import type { PodGroupObject, TrainingRunObject } from "./types.js";
+import { ownedMeta, runLabels } from "./owned-meta.js";
+import { gangMetadata, usesVolcano } from "./scheduler-handoff.js";
+import type { TrainingRunObject } from "./types.js";
 
 export interface PodTemplateOptions {
   /** Image for the coordinator pod (the controller's own image by default). */
@@ -53,88 +40,13 @@ export interface PodTemplateOptions {
   extraEnv?: Record<string, string>;
 }
 
-const CHECKPOINT_DIR = "/var/lib/radfleet/checkpoints";
+/** Where the checkpoint volume is mounted in every pod (and so the checkpoint path the pods see). */
+export const CHECKPOINT_DIR = "/var/lib/radfleet/checkpoints";
 /** Trainer pods get 60 s to stop; the coordinator serves a little longer than that. */
 const TRAINER_GRACE_SECONDS = 60;
 const COORDINATOR_DRAIN_SECONDS = TRAINER_GRACE_SECONDS + 10;
 const DATA_DIR = "/var/lib/radfleet/data";
 const RUN_DIR = "/var/lib/radfleet/run";
-
-export function ownerReference(run: TrainingRunObject): V1OwnerReference {
-  return {
-    apiVersion: run.apiVersion,
-    kind: run.kind,
-    name: run.metadata.name,
-    uid: run.metadata.uid,
-    controller: true,
-    blockOwnerDeletion: true,
-  };
-}
-
-function baseLabels(run: TrainingRunObject, role?: PodRole): Record<string, string> {
-  const l: Record<string, string> = {
-    [LABEL_RUN]: run.metadata.name,
-    [LABEL_MANAGED_BY]: MANAGER,
-    "app.kubernetes.io/name": "radfleet",
-  };
-  if (role) l[LABEL_ROLE] = role;
-  return l;
-}
-
-function meta(run: TrainingRunObject, name: string, role?: PodRole) {
-  return {
-    name,
-    namespace: run.metadata.namespace,
-    labels: baseLabels(run, role),
-    ownerReferences: [ownerReference(run)],
-  };
-}
-
-export function desiredService(run: TrainingRunObject): V1Service {
-  return {
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: meta(run, serviceName(run.metadata.name)),
-    spec: {
-      clusterIP: "None",
-      // Trainers must reach the coordinator while it is starting up, before readiness.
-      publishNotReadyAddresses: true,
-      selector: { [LABEL_RUN]: run.metadata.name, [LABEL_ROLE]: "coordinator" },
-      ports: [
-        { name: "grpc", port: COORDINATOR_PORT, targetPort: COORDINATOR_PORT },
-        { name: "metrics", port: METRICS_PORT, targetPort: METRICS_PORT },
-      ],
-    },
-  };
-}
-
-export function desiredConfigMap(run: TrainingRunObject, spec: RunSpec): V1ConfigMap {
-  return {
-    apiVersion: "v1",
-    kind: "ConfigMap",
-    metadata: meta(run, configMapName(run.metadata.name)),
-    data: { [SPEC_FILE]: resolvedSpecYaml(podSpecView(spec)) },
-  };
-}
-
-/** Inside the pods the checkpoint directory is the mounted PVC, whatever path the user gave. */
-function podSpecView(spec: RunSpec): RunSpec {
-  if (!spec.scheduling.checkpointVolumeClaim || spec.checkpoint.store.type !== "directory") return spec;
-  return {
-    ...spec,
-    checkpoint: { ...spec.checkpoint, store: { ...spec.checkpoint.store, path: CHECKPOINT_DIR } },
-  };
-}
-
-export function desiredSecret(run: TrainingRunObject, token: string): V1Secret {
-  return {
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: meta(run, secretName(run.metadata.name)),
-    type: "Opaque",
-    stringData: { token },
-  };
-}
 
 function volumes(run: TrainingRunObject, spec: RunSpec): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
   const vols: V1Volume[] = [
@@ -185,86 +97,11 @@ function tokenEnv(run: TrainingRunObject): V1EnvVar {
   };
 }
 
-/** Volcano gang-schedules the trainers through a PodGroup the controller owns. */
-export const usesVolcano = (spec: RunSpec): boolean => spec.scheduling.schedulerName === VOLCANO_SCHEDULER;
-
-/**
- * The Kueue LocalQueue the trainers are submitted to. With Volcano, `scheduling.queueName` names
- * the Volcano Queue instead: the two queueing systems are alternatives, never stacked.
- */
-export const kueueQueue = (spec: RunSpec): string | undefined =>
-  usesVolcano(spec) ? undefined : spec.scheduling.queueName;
-
-/**
- * Kueue's convention is the queue label on the workload object itself; a TrainingRun labelled
- * `kueue.x-k8s.io/queue-name` and no `scheduling.queueName` gets that queue.
- */
-/** The controller's NATS (the chart's nats.url) for a run whose spec names none. */
-export function withDefaultNats(spec: RunSpec, defaultNatsUrl: string | undefined): RunSpec {
-  if (spec.nats.url || !defaultNatsUrl) return spec;
-  return { ...spec, nats: { ...spec.nats, url: defaultNatsUrl } };
-}
-
-export function withRunQueueLabel(run: TrainingRunObject, spec: RunSpec): RunSpec {
-  const label = run.metadata.labels?.[KUEUE_QUEUE_LABEL];
-  if (!label || spec.scheduling.queueName !== undefined || usesVolcano(spec)) return spec;
-  return { ...spec, scheduling: { ...spec.scheduling, queueName: label } };
-}
-
-/**
- * Scheduler hand-off for trainer pods. Kueue (plain-Pod integration): the queue label plus a pod
- * group of all `replicas.max` trainers, so its webhook gates them and it admits them together.
- * Volcano: the PodGroup annotation (and queue), the group itself is desiredPodGroup.
- */
-function gangMetadata(run: TrainingRunObject, spec: RunSpec) {
-  const labels: Record<string, string> = {};
-  const annotations: Record<string, string> = {};
-  const kueue = kueueQueue(spec);
-  if (kueue) {
-    labels[KUEUE_QUEUE_LABEL] = kueue;
-    labels[KUEUE_POD_GROUP_LABEL] = run.metadata.name;
-    annotations[KUEUE_POD_GROUP_COUNT_ANNOTATION] = String(spec.replicas.max);
-  }
-  if (usesVolcano(spec)) {
-    annotations[VOLCANO_GROUP_ANNOTATION] = podGroupName(run.metadata.name);
-    if (spec.scheduling.queueName) annotations[VOLCANO_QUEUE_ANNOTATION] = spec.scheduling.queueName;
-  }
-  return { labels, annotations };
-}
-
-/** True when an external queue (Kueue, Volcano) owns admission and gang timing. */
-export function defersScheduling(spec: RunSpec): boolean {
-  return kueueQueue(spec) !== undefined || usesVolcano(spec);
-}
-
 /** Per-trainer resource requests (also what a PodGroup's minResources is made of). */
-function trainerRequests(spec: RunSpec): Record<string, string> {
+export function trainerRequests(spec: RunSpec): Record<string, string> {
   const requests: Record<string, string> = { cpu: spec.resources.cpu, memory: spec.resources.memory };
   if (spec.resources.gpusPerWorker > 0) requests["nvidia.com/gpu"] = String(spec.resources.gpusPerWorker);
   return requests;
-}
-
-/**
- * Volcano's PodGroup for the trainers: Volcano binds none of them until `minMember` fit at once
- * (and `minResources` are free in the queue). The coordinator is not a member: it is one small
- * CPU pod on the default scheduler, and counting it would let Volcano start min-1 trainers.
- */
-export function desiredPodGroup(run: TrainingRunObject, spec: RunSpec): PodGroupObject {
-  const min = spec.replicas.min;
-  const minResources = Object.fromEntries(
-    Object.entries(trainerRequests(spec)).map(([k, v]) => [k, scaleQuantity(v, min)]),
-  );
-  return {
-    apiVersion: "scheduling.volcano.sh/v1beta1",
-    kind: "PodGroup",
-    metadata: meta(run, podGroupName(run.metadata.name)),
-    spec: {
-      minMember: min,
-      minResources,
-      ...(spec.scheduling.queueName ? { queue: spec.scheduling.queueName } : {}),
-      ...(spec.scheduling.priorityClassName ? { priorityClassName: spec.scheduling.priorityClassName } : {}),
-    },
-  };
 }
 
 function podShell(
@@ -280,8 +117,8 @@ function podShell(
     apiVersion: "v1",
     kind: "Pod",
     metadata: {
-      ...meta(run, name, role),
-      labels: { ...baseLabels(run, role), ...extraLabels, ...gang.labels },
+      ...ownedMeta(run, name, role),
+      labels: { ...runLabels(run, role), ...extraLabels, ...gang.labels },
       annotations: {
         "prometheus.io/scrape": "true",
         "prometheus.io/port": String(METRICS_PORT),
