@@ -15,7 +15,6 @@
 
 import { CollectiveError } from "./errors.js";
 import { addF16, decodeF16, encodeF16 } from "./fp16.js";
-import { addInto } from "./f32-add.js";
 import { FrameKind, type Sink } from "./frames.js";
 import type { RingLinks } from "./ring-links.js";
 import { mod, piecesOf, type Piece } from "./segments.js";
@@ -31,54 +30,61 @@ function f32Bytes(data: Float32Array, p: Piece): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset + p.start * 4, (p.end - p.start) * 4);
 }
 
-/** The wire form of data[p]: a view of the float32s, or a fresh fp16 encoding. */
-function wire(data: Float32Array, p: Piece, fp16: boolean): Uint8Array {
-  if (!fp16) return f32Bytes(data, p);
+/** data[p] rounded to fp16 for the wire. */
+function f16Bytes(data: Float32Array, p: Piece): Uint8Array {
   const h = new Uint16Array(p.end - p.start);
   encodeF16(data.subarray(p.start, p.end), h);
   return new Uint8Array(h.buffer);
 }
 
+/** Sums (op "sum") or averages (op "mean") `data` across the ring, in place, on every rank. */
 export async function ringAllReduce(
   links: RingLinks,
   seq: number,
   data: Float32Array,
   o: AllReduceOptions,
 ): Promise<void> {
+  // Sum and mean of one rank are the input; nothing goes on the wire.
+  if (links.worldSize === 1) return;
+  const pieces = (k: number): Piece[] => piecesOf(data.length, links.worldSize, k, o.pieceElems);
+  if (o.compression === "fp16") return ringAllReduceF16(links, seq, data, o.op, pieces);
+  return ringAllReduceF32(links, seq, data, o.op, pieces);
+}
+
+/**
+ * The fp16 path: pieces travel as fp16 and are accumulated in float32. Each receive is awaited, as
+ * the payload must be decoded before it is added or forwarded.
+ */
+async function ringAllReduceF16(
+  links: RingLinks,
+  seq: number,
+  data: Float32Array,
+  op: "sum" | "mean",
+  pieces: (k: number) => Piece[],
+): Promise<void> {
   const n = links.worldSize;
   const r = links.rank;
-  const fp16 = o.compression === "fp16";
   const kind = FrameKind.allReduce;
-  const len = data.length;
-  if (n === 1) {
-    return; // sum and mean of one rank are the input; nothing goes on the wire
-  }
-  const pieces = (k: number): Piece[] => piecesOf(len, n, k, o.pieceElems);
-  if (!fp16) return ringAllReduceF32(links, seq, data, o.op, pieces);
 
   // --- reduce-scatter ---
-  for (const p of pieces(r)) links.send(kind, seq, wire(data, p, fp16));
+  for (const p of pieces(r)) links.send(kind, seq, f16Bytes(data, p));
   for (let s = 0; s < n - 1; s++) {
     const last = s === n - 2;
     for (const p of pieces(mod(r - s - 1, n))) {
       const payload = await links.recv(kind, seq);
       const acc = data.subarray(p.start, p.end); // [piece]
-      if (payload.byteLength !== acc.length * (fp16 ? 2 : 4))
-        throw sizeMismatch(links, payload.byteLength, acc.length);
-      if (fp16) addF16(acc, new Uint16Array(payload.buffer, payload.byteOffset, acc.length));
-      else addInto(acc, new Float32Array(payload.buffer, payload.byteOffset, acc.length));
+      if (payload.byteLength !== acc.length * 2) throw sizeMismatch(links, payload.byteLength, acc.length);
+      addF16(acc, new Uint16Array(payload.buffer, payload.byteOffset, acc.length));
       links.release(payload);
       if (!last) {
-        links.send(kind, seq, wire(data, p, fp16));
+        links.send(kind, seq, f16Bytes(data, p));
         continue;
       }
       // This rank owns the piece now: finalise it once, here, and start the all-gather with it.
-      if (o.op === "mean") for (let i = 0; i < acc.length; i++) acc[i] /= n;
-      if (fp16) {
-        const w = wire(data, p, true);
-        decodeF16(new Uint16Array(w.buffer, 0, acc.length), acc); // the owner keeps the bits it sends
-        links.send(kind, seq, w);
-      } else links.send(kind, seq, f32Bytes(data, p));
+      if (op === "mean") for (let i = 0; i < acc.length; i++) acc[i] /= n;
+      const w = f16Bytes(data, p);
+      decodeF16(new Uint16Array(w.buffer, 0, acc.length), acc); // the owner keeps the bits it sends
+      links.send(kind, seq, w);
     }
   }
 
@@ -87,21 +93,13 @@ export async function ringAllReduce(
     for (const p of pieces(mod(r - t, n))) {
       const payload = await links.recv(kind, seq);
       const dst = data.subarray(p.start, p.end); // [piece]
-      if (payload.byteLength !== dst.length * (fp16 ? 2 : 4))
-        throw sizeMismatch(links, payload.byteLength, dst.length);
-      if (fp16) {
-        decodeF16(new Uint16Array(payload.buffer, payload.byteOffset, dst.length), dst);
-        // Forward the received bytes unchanged, so the owner's bits reach everyone.
-        if (t < n - 2) links.send(kind, seq, payload);
-      } else {
-        dst.set(new Float32Array(payload.buffer, payload.byteOffset, dst.length));
-        links.release(payload);
-        // The owner's bits, now in `data` and final for this operation.
-        if (t < n - 2) links.send(kind, seq, f32Bytes(data, p));
-      }
+      if (payload.byteLength !== dst.length * 2) throw sizeMismatch(links, payload.byteLength, dst.length);
+      decodeF16(new Uint16Array(payload.buffer, payload.byteOffset, dst.length), dst);
+      // Forward the received bytes unchanged, so the owner's bits reach everyone.
+      if (t < n - 2) links.send(kind, seq, payload);
     }
   }
-  // Own buffers (views of `data`) may still sit in the socket's queue; the caller reuses `data`.
+  // Own buffers may still sit in the socket's queue.
   await links.flush();
 }
 
