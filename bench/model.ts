@@ -3,14 +3,19 @@
 import { choiceFlag, intFlag, parseCommandLine, usageError } from "../common/cli.js";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, type BackendChoice } from "../trainer/backend/index.js";
-import { buildModel, buildPrompt, countParameters, type VlmModel } from "../trainer/model/index.js";
+import {
+  buildModel,
+  buildPrompt,
+  countParameters,
+  type VisionLanguageModel,
+} from "../trainer/model/index.js";
 
 const USAGE = `usage: radfleet bench model [--backend auto|wasm|cpu] [--batch 4] [--image-size 64] [--tokens 100]
                           [--steps 10] [--warmup 2] [--quantization nf4|none] [--lora-r 8] [--json]`;
 
 const TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
 
-function batchOf(m: VlmModel, B: number, tokens: number) {
+function batchOf(m: VisionLanguageModel, B: number, tokens: number) {
   const prompt = buildPrompt(m.tokenizer, { numImageTokens: m.numImageTokens });
   if (prompt.length >= tokens)
     throw new Error(`--tokens ${tokens}: the prompt alone has ${prompt.length} tokens`);
@@ -30,7 +35,7 @@ function batchOf(m: VlmModel, B: number, tokens: number) {
 }
 
 /** LM cross-entropy over all positions (one-hot, no gather gradient) + BCE on the labels. */
-function loss(m: VlmModel, b: ReturnType<typeof batchOf>, seed: number): tf.Scalar {
+function loss(m: VisionLanguageModel, b: ReturnType<typeof batchOf>, seed: number): tf.Scalar {
   const { logits, clsLogits } = m.forward(
     { pixels: b.pixels, inputIds: b.inputIds },
     { training: true, dropoutSeed: seed },

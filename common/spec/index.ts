@@ -1,4 +1,13 @@
-export { runSpecSchema, LORA_TARGETS_DEFAULT, type RunSpec } from "./run-spec.js";
+export {
+  runSpecSchema,
+  LORA_TARGETS_DEFAULT,
+  modelDefaults,
+  type RunSpec,
+  type ModelOptions,
+  type QuantizationOptions,
+  type LoraOptions,
+  type HeadOptions,
+} from "./run-spec.js";
 export { SpecError, type SpecIssue } from "./schema.js";
 export {
   parseRunSpec,

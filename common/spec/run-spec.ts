@@ -9,6 +9,7 @@ import {
   object,
   oneOf,
   optional,
+  parseOrThrow,
   record,
   str,
   type Infer,
@@ -377,3 +378,15 @@ export const runSpecSchema = object({
 
 export type RunSpec = Infer<typeof runSpecSchema>;
 export type { SpecIssue };
+
+// The model's option types everywhere else (builder, network, LoRA layers) are these sections, so
+// a field or a default is written once, above.
+export type ModelOptions = RunSpec["model"];
+export type QuantizationOptions = ModelOptions["quantization"];
+export type LoraOptions = ModelOptions["lora"];
+export type HeadOptions = ModelOptions["head"];
+
+/** spec.model with every default filled in, read from the schema above (for callers that build a model without a run spec). */
+export function modelDefaults(): ModelOptions {
+  return parseOrThrow(model, {}, "spec.model");
+}

@@ -97,13 +97,13 @@ for (const backend of MODEL_BACKENDS) {
         const [, H, W] = ref.pixels.shape;
         expect([H, W]).toEqual(want.image_size);
         const m = await buildModel({ ...spec, imageSize: H });
-        const tiles = m.net.imageTiles(ref.pixels);
+        const tiles = m.network.imageTiles(ref.pixels);
         expect(tiles.shape).toEqual([1, want.tiles, 16, 16, 3]);
         const tileDiff = maxAbsDiff(
           tiles.dataSync() as Float32Array,
           ref.pixelValues.dataSync() as Float32Array,
         );
-        expect(m.net.numImageTokensFor(H, W)).toBe(want.num_image_tokens);
+        expect(m.network.numImageTokensFor(H, W)).toBe(want.num_image_tokens);
         const { logits } = m.forward({ pixels: ref.pixels, inputIds: ref.inputIds }, { training: false });
         expect(logits.shape).toEqual(ref.logitsShape);
         const diff = maxAbsDiff(logits.dataSync() as Float32Array, ref.logits);
@@ -155,8 +155,8 @@ describe("anyres image-token counts", () => {
       [100, 64],
     ]) {
       const pixels = tf.randomNormal([2, h, w, 3], 0, 1, "float32", h * 100 + w) as tf.Tensor4D;
-      const emb = m.net.imageEmbeds(pixels, { training: false });
-      expect(emb.shape).toEqual([2, m.net.numImageTokensFor(h, w), 16]);
+      const emb = m.network.imageEmbeds(pixels, { training: false });
+      expect(emb.shape).toEqual([2, m.network.numImageTokensFor(h, w), 16]);
       tf.dispose([pixels, emb]);
     }
     m.dispose();
@@ -171,7 +171,7 @@ describe("training and generation through anyres tiles", () => {
     const pixels = tf.randomNormal([2, 28, 28, 3], 0, 1, "float32", 9) as tf.Tensor4D;
     const prompt = buildPrompt(m.tokenizer, { numImageTokens: m.numImageTokens, instruction: "w10 w11" });
     expect(prompt.filter((t) => t === m.tokenizer.imageTokenId)).toHaveLength(
-      m.net.numImageTokensFor(28, 28),
+      m.network.numImageTokensFor(28, 28),
     );
     const ids = [...prompt, 12, 13, 14];
     const inputIds = tf.tensor2d([...ids, ...ids], [2, ids.length], "int32");
@@ -256,9 +256,9 @@ describe("anyres configuration checks", () => {
   it("without pinpoints an image off the tower's resolution is refused with what to set", async () => {
     await tf.setBackend("cpu");
     const m = await buildModel({ ...spec, path: undefined, preset: "tiny", imageSize: 32 });
-    expect(m.net.config.image_grid_pinpoints).toEqual([]);
+    expect(m.network.config.image_grid_pinpoints).toEqual([]);
     expect(m.imageSize).toBe(32);
-    expect(() => m.net.numImageTokensFor(64, 64)).toThrow(
+    expect(() => m.network.numImageTokensFor(64, 64)).toThrow(
       /no image_grid_pinpoints.*must be 32×32.*data.imageSize to 32/,
     );
     m.dispose();

@@ -18,9 +18,9 @@ import {
   buildPrompt,
   canonicalKey,
   readCheckpointDir,
-  type ModelSpec,
+  type ModelBuildOptions,
 } from "../../trainer/model/index.js";
-import { quantizeOnLoad } from "../../trainer/model/llava.js";
+import { quantizeOnLoad } from "../../trainer/model/linear-policy.js";
 
 const FIXTURE = join(import.meta.dirname, "../fixtures/model/tiny-llava");
 let dir: string;
@@ -33,7 +33,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const spec = (path?: string): ModelSpec => ({
+const spec = (path?: string): ModelBuildOptions => ({
   path,
   preset: "tiny",
   imageSize: 32,
@@ -200,7 +200,7 @@ for (const backend of MODEL_BACKENDS) {
       const m = await buildModel({ ...spec(), trainBase: true, corpus: ["no acute findings ."] });
       const vars = m.trainableVariables();
       expect(vars.some((v) => v.name.startsWith("model.language_model.embed_tokens.weight"))).toBe(true);
-      expect(m.net.loraLayers()).toHaveLength(0);
+      expect(m.network.loraLayers()).toHaveLength(0);
       const ids = tf.tensor2d(
         [
           [

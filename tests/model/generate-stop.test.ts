@@ -16,20 +16,20 @@ describe("greedy decoding with rows that stop at different steps", () => {
       seed: 4,
       imageSize: 32,
     });
-    for (const l of m.net.loraLayers())
+    for (const l of m.network.loraLayers())
       l.loraB!.assign(tf.randomNormal(l.loraB!.shape, 0, 0.5, "float32", 3));
     const prompt = buildPrompt(m.tokenizer, { numImageTokens: m.numImageTokens });
     const pixels = tf.randomNormal([3, m.imageSize, m.imageSize, 3], 0, 2, "float32", 8) as tf.Tensor4D;
     const prompts = [prompt, prompt, prompt];
-    const free = generateGreedy(m.net, pixels, prompts, { maxNewTokens: 6 });
+    const free = generateGreedy(m.network, pixels, prompts, { maxNewTokens: 6 });
     // A stop token that one row produces early and another does not produce at all.
     const stop = free.flatMap((row, i) =>
       row.slice(0, 4).filter((t) => free.some((other, j) => j !== i && !other.includes(t))),
     )[0];
     expect(stop, `rows generated ${JSON.stringify(free)}`).toBeDefined();
     const o = { maxNewTokens: 6, stopTokenIds: [stop!] };
-    const cached = generateGreedy(m.net, pixels, prompts, { ...o, useCache: true });
-    const uncached = generateGreedy(m.net, pixels, prompts, { ...o, useCache: false });
+    const cached = generateGreedy(m.network, pixels, prompts, { ...o, useCache: true });
+    const uncached = generateGreedy(m.network, pixels, prompts, { ...o, useCache: false });
     expect(cached).toEqual(uncached);
     const lengths = cached.map((r) => r.length);
     expect(new Set(lengths).size).toBeGreaterThan(1);

@@ -14,7 +14,7 @@ import {
   pipelineNormalization,
   pixelAffine,
   siglipNormalization,
-  type ModelSpec,
+  type ModelBuildOptions,
 } from "../../trainer/model/index.js";
 import { anyresLayout } from "../../trainer/model/anyres.js";
 
@@ -29,7 +29,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const spec = (path?: string): ModelSpec => ({
+const spec = (path?: string): ModelBuildOptions => ({
   path,
   quantization: { type: "none", blockSize: 64, doubleQuant: false },
   lora: { r: 2, alpha: 4, dropout: 0, rslora: false, targetModules: ["o_proj"] },
@@ -76,14 +76,14 @@ describe("a checkpoint's preprocessor_config.json", () => {
       { length: bytes.length * 3 },
       (_, i) => (bytes[Math.floor(i / 3)] / 255 - 0.5) / 0.5,
     );
-    const tower = m.net.towerPixels(pixels);
+    const tower = m.network.towerPixels(pixels);
     expect(Array.from(tower.dataSync())).toEqual(Array.from(want));
     // and the forward pass uses them: the same embeddings as a pipeline-normalised twin given the converted pixels
     const twin = await buildModel(spec(await checkpoint("tiny-llava", "twin")));
     expect(twin.imageNormalization).toEqual(pipelineNormalization(3));
     const expected = tf.tensor4d(want, [1, 32, 32, 3]);
-    const a = m.net.imageEmbeds(pixels, { training: false });
-    const b = twin.net.imageEmbeds(expected, { training: false });
+    const a = m.network.imageEmbeds(pixels, { training: false });
+    const b = twin.network.imageEmbeds(expected, { training: false });
     expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
     tf.dispose([pixels, tower, expected, a, b]);
     m.dispose();
@@ -100,14 +100,14 @@ describe("a checkpoint's preprocessor_config.json", () => {
     expect(anyresLayout(m.config, H, W).pad.some((p) => p > 0)).toBe(true);
     // a black film as the pipeline gives it
     const pixels = tf.fill([1, H, W, 3], (0 - PIXEL_MEAN) / PIXEL_STD) as tf.Tensor4D;
-    const tower = m.net.towerPixels(pixels);
-    const tiles = m.net.imageTiles(tower); // [1, 1 + tiles, s, s, 3]
+    const tower = m.network.towerPixels(pixels);
+    const tiles = m.network.imageTiles(tower); // [1, 1 + tiles, s, s, 3]
     const v = tiles.dataSync();
     let worst = 0;
     for (let i = 0; i < v.length; i++) worst = Math.max(worst, Math.abs(v[i] - black[i % 3]));
     expect(worst).toBeLessThan(1e-5);
-    const emb = m.net.imageEmbeds(pixels, { training: false });
-    expect(emb.shape).toEqual([1, m.net.numImageTokensFor(H, W), m.config.text_config.hidden_size]);
+    const emb = m.network.imageEmbeds(pixels, { training: false });
+    expect(emb.shape).toEqual([1, m.network.numImageTokensFor(H, W), m.config.text_config.hidden_size]);
     tf.dispose([pixels, tower, tiles, emb]);
     m.dispose();
   });
@@ -151,7 +151,7 @@ describe("without preprocessor_config.json", () => {
       identity: true,
     });
     const px = tf.randomNormal([1, 32, 32, 3], 0, 1, "float32", 1) as tf.Tensor4D;
-    expect(m.net.towerPixels(px)).toBe(px);
+    expect(m.network.towerPixels(px)).toBe(px);
     px.dispose();
     m.dispose();
   });

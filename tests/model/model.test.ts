@@ -3,13 +3,13 @@ import "@tensorflow/tfjs-backend-wasm";
 import { describe, expect, it } from "vitest";
 import { MODEL_BACKENDS } from "../helpers/backends.js";
 import {
-  LlavaModel,
+  LlavaNetwork,
   buildModel,
   buildPrompt,
   countParameters,
   randomWeights,
   tinyConfig,
-  type VlmModel,
+  type VisionLanguageModel,
 } from "../../trainer/model/index.js";
 import { generateBeam, generateGreedy } from "../../trainer/model/generate.js";
 
@@ -26,7 +26,7 @@ const LORA = {
   targetModules: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
 };
 
-async function tiny(seed = 1, imageSize = 32): Promise<VlmModel> {
+async function tiny(seed = 1, imageSize = 32): Promise<VisionLanguageModel> {
   return buildModel({
     preset: "tiny",
     quantization: { type: "nf4", blockSize: 64, doubleQuant: true },
@@ -39,7 +39,7 @@ async function tiny(seed = 1, imageSize = 32): Promise<VlmModel> {
   });
 }
 
-function inputs(m: VlmModel, B = 2) {
+function inputs(m: VisionLanguageModel, B = 2) {
   const prompt = buildPrompt(m.tokenizer, { numImageTokens: m.numImageTokens });
   const report = m.tokenizer.encode(CORPUS[2]);
   const ids = [...prompt, ...report, m.tokenizer.eosId];
@@ -58,7 +58,7 @@ for (const backend of MODEL_BACKENDS) {
       expect(clsLogits.shape).toEqual([2, 14]);
       const vars = m.trainableVariables();
       expect(vars.every((v) => /lora_[AB]|classifier/.test(v.name))).toBe(true);
-      const layers = m.net.loraLayers();
+      const layers = m.network.loraLayers();
       expect(vars).toHaveLength(2 * layers.length + 2);
       const before = layers.map((l) => l.baseWeight());
       const packed = layers.map((l) => l.quantized!.packed.slice());
@@ -98,17 +98,17 @@ describe("generation", () => {
     expect(await tf.setBackend("wasm")).toBe(true);
     const m = await tiny(2);
     // Make B non-zero so the adapters matter.
-    for (const l of m.net.loraLayers())
+    for (const l of m.network.loraLayers())
       l.loraB!.assign(tf.randomNormal(l.loraB!.shape, 0, 0.2, "float32", 11));
     const { prompt, pixels } = inputs(m);
     const o = { maxNewTokens: 8, stopTokenIds: [m.tokenizer.eosId] };
-    const cached = generateGreedy(m.net, pixels, [prompt, prompt], { ...o, useCache: true });
-    const uncached = generateGreedy(m.net, pixels, [prompt, prompt], { ...o, useCache: false });
+    const cached = generateGreedy(m.network, pixels, [prompt, prompt], { ...o, useCache: true });
+    const uncached = generateGreedy(m.network, pixels, [prompt, prompt], { ...o, useCache: false });
     expect(cached).toEqual(uncached);
     expect(cached[0].length).toBeGreaterThan(0);
     expect(await m.generate(pixels, [prompt, prompt], { ...o, numBeams: 1 })).toEqual(cached);
     // The beam algorithm itself, with one beam, keeps greedy's choices and stops where it stops.
-    expect(generateBeam(m.net, pixels, [prompt, prompt], { ...o, numBeams: 1 })).toEqual(cached);
+    expect(generateBeam(m.network, pixels, [prompt, prompt], { ...o, numBeams: 1 })).toEqual(cached);
     const b3 = await m.generate(pixels, [prompt, prompt], { ...o, numBeams: 3 });
     const b3nc = await m.generate(pixels, [prompt, prompt], { ...o, numBeams: 3, useCache: false });
     expect(b3).toEqual(b3nc);
@@ -130,7 +130,7 @@ describe("NF4 float-copy budget (quantization.cacheDequantizedMiB)", () => {
         corpus: CORPUS,
         path: undefined,
       });
-    const step = (m: VlmModel) => {
+    const step = (m: VisionLanguageModel) => {
       const { pixels, inputIds } = inputs(m);
       const vars = m.trainableVariables();
       const before = tf.memory().numBytes;
@@ -147,9 +147,9 @@ describe("NF4 float-copy budget (quantization.cacheDequantizedMiB)", () => {
     };
     const cached = await build(1024);
     const perUse = await build(0);
-    const layers = cached.net.loraLayers();
+    const layers = cached.network.loraLayers();
     expect(layers.every((l) => !l.dequantizePerCall)).toBe(true);
-    expect(perUse.net.loraLayers().every((l) => l.dequantizePerCall)).toBe(true);
+    expect(perUse.network.loraLayers().every((l) => l.dequantizePerCall)).toBe(true);
     const floatBytes = layers.reduce((n, l) => n + l.inFeatures * l.outFeatures * 4, 0);
 
     const a = step(cached);
@@ -190,12 +190,12 @@ describe("checkpoint loading", () => {
     w.set("model.language_model.extra.weight", { shape: [2], data: new Float32Array(2) });
     w.set("model.multi_modal_projector.linear_2.bias", { shape: [7], data: new Float32Array(7) });
     const opts = {
-      quantization: { type: "none" as const, blockSize: 64, doubleQuant: false },
+      quantization: { type: "none" as const, blockSize: 64, doubleQuant: false, cacheDequantizedMiB: 1024 },
       lora: LORA,
       pooling: "vision" as const,
       seed: 1,
     };
-    expect(() => new LlavaModel(cfg, w, opts)).toThrow(
+    expect(() => new LlavaNetwork(cfg, w, opts)).toThrow(
       /missing: model\.language_model\.norm\.weight; unexpected: model\.language_model\.extra\.weight; wrong shape: model\.multi_modal_projector\.linear_2\.bias \(expected \[128\], got \[7\]\)/,
     );
   });
@@ -238,7 +238,7 @@ describe("backends agree", () => {
     for (const backend of MODEL_BACKENDS) {
       expect(await tf.setBackend(backend)).toBe(true);
       const m = await tiny(4);
-      for (const l of m.net.loraLayers())
+      for (const l of m.network.loraLayers())
         l.loraB!.assign(tf.randomNormal(l.loraB!.shape, 0, 0.2, "float32", 11));
       const { pixels, inputIds } = inputs(m);
       const vars = m.trainableVariables();

@@ -139,7 +139,7 @@ describe("a bitsandbytes NF4 checkpoint", () => {
       lora,
       quantization: { type: "nf4", blockSize: 64, doubleQuant: true },
     });
-    const q = m.net.loraLayers().find((l) => l.name === "model.language_model.layers.0.mlp.down_proj")!;
+    const q = m.network.loraLayers().find((l) => l.name === "model.language_model.layers.0.mlp.down_proj")!;
     const f = await SafetensorsFile.open(join(dir, "model.safetensors"));
     const stored = await f.readRaw("language_model.model.layers.0.mlp.down_proj.weight");
     await f.close();

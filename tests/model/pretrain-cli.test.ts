@@ -60,5 +60,5 @@ test("writes a model directory the trainer loads as its base", async () => {
     { training: false },
   );
   expect(logits.shape).toEqual([1, ids.length, m.tokenizer.vocabSize]);
-  expect(m.net.loraLayers().filter((l) => l.quantized !== null).length).toBeGreaterThan(0);
+  expect(m.network.loraLayers().filter((l) => l.quantized !== null).length).toBeGreaterThan(0);
 }, 120_000);

@@ -19,7 +19,8 @@ import {
   preprocessorConfigJson,
   type ImageNormalization,
 } from "./image-normalization.js";
-import { canonicalKey, type WeightMap } from "./llava.js";
+import { canonicalKey, savedKey } from "./hf-key-layout.js";
+import type { WeightMap } from "./weight-map.js";
 import { pathExists, writeFileAtomic } from "../../common/fs.js";
 
 export interface CheckpointDir {
@@ -40,11 +41,11 @@ const BNB_PART =
 
 export interface ReadOptions {
   /**
-   * Which float weights to quantize to NF4 as they are read (by canonical name and shape), and how:
-   * each is held in float32 only until it is quantized, so loading a 7B base never holds the whole
-   * model in float32. Null or absent: kept as read.
+   * Which float weights to quantize to NF4 as they are read (given the directory's config, by
+   * canonical name and shape), and how: each is held in float32 only until it is quantized, so
+   * loading a 7B base never holds the whole model in float32. Null or absent: kept as read.
    */
-  quantize?: (name: string, shape: number[]) => Nf4QuantizeOptions | null;
+  quantize?: (config: ModelConfig) => (name: string, shape: number[]) => Nf4QuantizeOptions | null;
 }
 
 export async function readCheckpointDir(dir: string, o: ReadOptions = {}): Promise<CheckpointDir> {
@@ -76,6 +77,7 @@ export async function readCheckpointDir(dir: string, o: ReadOptions = {}): Promi
   // against each other, and shards must sit in this directory).
   const ck = await ShardedCheckpoint.open(dir);
   const weights: WeightMap = new Map();
+  const quantize = o.quantize?.(config);
   try {
     for (const shard of ck.shards) {
       const path = join(dir, shard);
@@ -99,7 +101,7 @@ export async function readCheckpointDir(dir: string, o: ReadOptions = {}): Promi
         }
         const shape = ck.info(key).shape;
         const data = await ck.readFloat32(key);
-        const q = o.quantize?.(name, shape) ?? null;
+        const q = quantize?.(name, shape) ?? null;
         if (q)
           weights.set(name, {
             shape,
@@ -141,15 +143,6 @@ export function configJson(c: ModelConfig): Record<string, unknown> {
     text_config: { model_type: "qwen2", hidden_act: "silu", ...c.text_config },
     radfleet: c.radfleet,
   };
-}
-
-/** Canonical name → the layout transformers saves (`language_model.model.…`, `vision_tower.vision_model.…`). */
-export function savedKey(name: string): string {
-  if (name.startsWith("model.language_model."))
-    return `language_model.model.${name.slice("model.language_model.".length)}`;
-  if (name === "lm_head.weight") return "language_model.lm_head.weight";
-  if (name.startsWith("model.")) return name.slice("model.".length);
-  return name;
 }
 
 /**

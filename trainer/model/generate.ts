@@ -2,7 +2,7 @@
 // instruction) is encoded once; each new token then costs one position per layer. `useCache: false`
 // recomputes the whole sequence every step: slower, and the test that both give the same tokens.
 import * as tf from "@tensorflow/tfjs";
-import type { KvCache, LlavaModel } from "./llava.js";
+import type { KvCache, LlavaNetwork } from "./llava-network.js";
 
 export interface GenerateOptions {
   maxNewTokens: number;
@@ -30,7 +30,7 @@ function logSoftmax(x: Float32Array): Float32Array {
 
 /** Runs the model on the whole prompt; returns the last position's logits [B, V] and the cache. */
 function prefill(
-  model: LlavaModel,
+  model: LlavaNetwork,
   pixels: tf.Tensor4D,
   ids: number[][],
   cache: KvCache | undefined,
@@ -47,7 +47,7 @@ function prefill(
   });
 }
 
-function step(model: LlavaModel, tokens: number[], pos: number, cache: KvCache): Float32Array[] {
+function step(model: LlavaNetwork, tokens: number[], pos: number, cache: KvCache): Float32Array[] {
   return tf.tidy(() => {
     const x = model.embed(tf.tensor2d(tokens, [tokens.length, 1], "int32"), null);
     const hidden = model.decode(x, pos, { training: false }, cache);
@@ -65,7 +65,7 @@ function disposeCache(c: KvCache | undefined): void {
 class Stepper {
   private cache: KvCache | undefined;
   constructor(
-    private readonly model: LlavaModel,
+    private readonly model: LlavaNetwork,
     private readonly pixels: tf.Tensor4D,
     private readonly useCache: boolean,
   ) {}
@@ -111,7 +111,7 @@ class Stepper {
 }
 
 export function generateGreedy(
-  model: LlavaModel,
+  model: LlavaNetwork,
   pixels: tf.Tensor4D,
   prompts: number[][],
   o: GenerateOptions,
@@ -157,7 +157,7 @@ interface Beam {
 
 /** Beam search per prompt (length-normalised scores as HF's default length_penalty = 1). */
 export function generateBeam(
-  model: LlavaModel,
+  model: LlavaNetwork,
   pixels: tf.Tensor4D,
   prompts: number[][],
   o: GenerateOptions,

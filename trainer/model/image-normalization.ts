@@ -3,7 +3,7 @@
 // that), while a checkpoint's vision tower was trained on its image processor's
 // (p/255 − image_mean[c]) / image_std[c] (preprocessor_config.json; llava-hf's -ov-hf SigLIP: 0.5 /
 // 0.5, i.e. [-1, 1]). The model converts the first into the second with a per-channel affine
-// (llava.ts, towerPixels) before anything else touches the pixels.
+// (image-embedder.ts, towerPixels) before anything else touches the pixels.
 import { PIXEL_MEAN, PIXEL_STD } from "../data/index.js";
 import type { ModelConfig } from "./config.js";
 

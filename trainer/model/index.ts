@@ -1,5 +1,8 @@
-// The model part: a LLaVA-OneVision-style VLM with a multitask head (see vlm.ts, llava.ts).
-export { buildModel, VlmModel, type ModelSpec, type Batch, type GenerateRequest } from "./vlm.js";
+// The model part: a LLaVA-OneVision-style VLM with a multitask head. build-model.ts builds it,
+// vision-language-model.ts is what callers hold, llava-network.ts the network itself, built from
+// the weight table (weight-table.ts).
+export { buildModel, type ModelBuildOptions } from "./build-model.js";
+export { VisionLanguageModel, type Batch, type GenerateRequest } from "./vision-language-model.js";
 export { buildPrompt, DEFAULT_INSTRUCTION, type PromptOptions } from "./prompt.js";
 export {
   buildWordLevelTokenizer,
@@ -19,7 +22,8 @@ export {
   type VisionConfig,
   type TextConfig,
 } from "./config.js";
-export { readCheckpointDir, writeCheckpointDir, configJson, savedKey } from "./checkpoint-dir.js";
+export { readCheckpointDir, writeCheckpointDir, configJson } from "./checkpoint-dir.js";
+export { canonicalKey, savedKey } from "./hf-key-layout.js";
 export {
   defaultNormalization,
   parsePreprocessorConfig,
@@ -29,14 +33,16 @@ export {
   siglipNormalization,
   type ImageNormalization,
 } from "./image-normalization.js";
+export { LlavaNetwork, type NetworkOptions, type ForwardOptions, type KvCache } from "./llava-network.js";
 export {
-  LlavaModel,
-  canonicalKey,
+  llavaWeightTable,
   expectedShapes,
-  randomWeights,
-  type WeightMap,
-  type KvCache,
-} from "./llava.js";
+  type LlavaWeightTable,
+  type TensorSpec,
+  type LinearSpec,
+} from "./weight-table.js";
+export { randomWeights } from "./weight-init.js";
+export type { WeightMap } from "./weight-map.js";
 export { countParameters } from "./parameter-count.js";
 export { anyresLayout, selectBestResolution, type AnyresLayout } from "./anyres.js";
 

@@ -12,14 +12,11 @@
 // the only thing that grows with depth. The model chooses per layer within a budget
 // (spec.model.quantization.cacheDequantizedMiB).
 import * as tf from "@tensorflow/tfjs";
+import type { LoraOptions } from "../../common/spec/index.js";
 import { dequantizeNf4, quantizeNf4, type Nf4Tensor } from "./nf4.js";
 
-export interface LoraConfig {
-  r: number;
-  alpha: number;
-  dropout: number;
-  rslora: boolean;
-}
+/** An adapter's settings: the run spec's model.lora without the targets (the model picks the layers). */
+export type LoraConfig = Pick<LoraOptions, "r" | "alpha" | "dropout" | "rslora">;
 
 export interface LoraLinearOptions {
   /** Module path, e.g. "model.language_model.layers.0.self_attn.q_proj". */

@@ -15,7 +15,7 @@ import type { Registry } from "../../common/metrics.js";
 import type { RunSpec } from "../../common/spec/index.js";
 import { bucketViews, Collective, CollectiveError, type CollectiveListener } from "../collective/index.js";
 import { loadDataset, loadImage, ShardedSampler, type Example, type SamplerState } from "../data/index.js";
-import { countParameters, type VlmModel } from "../model/index.js";
+import { countParameters, type VisionLanguageModel } from "../model/index.js";
 import { buildRunModel, runModelBase, RunSetupError } from "./run-model.js";
 import { ReportGenerator } from "./report-generator.js";
 import { evaluate, headline, writeEvalReport, type EvalRecord } from "../eval/index.js";
@@ -134,7 +134,7 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
     skipped: dataset.skipped,
   });
 
-  let model: VlmModel;
+  let model: VisionLanguageModel;
   try {
     model = await buildRunModel(
       spec,
@@ -162,7 +162,7 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
   }
   log.info("model_ready", {
     base: runModelBase(spec),
-    nf4Layers: model.net.loraLayers().filter((l) => l.quantized !== null).length,
+    nf4Layers: model.network.loraLayers().filter((l) => l.quantized !== null).length,
     trainableParameters: params.size,
     totalParameters: countParameters(model.config).total,
     sequenceLength: seqLen,
@@ -732,4 +732,4 @@ export async function runRecipe(ctx: RecipeContext): Promise<RecipeOutcome> {
   }
 }
 
-export type { VlmModel };
+export type { VisionLanguageModel };

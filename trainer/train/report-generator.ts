@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { RunSpec } from "../../common/spec/index.js";
 import { tableFromProbs, type FindingsTable } from "../findings/index.js";
 import { describePrompt, TablePrompts } from "./table-prompts.js";
-import { buildPrompt, type VlmModel } from "../model/index.js";
+import { buildPrompt, type VisionLanguageModel } from "../model/index.js";
 import { pixelTensor } from "./batch.js";
 
 export interface GeneratedReport {
@@ -27,7 +27,7 @@ export class ReportGenerator {
   private readonly mode: RunSpec["task"]["findingsTable"];
 
   constructor(
-    private readonly model: VlmModel,
+    private readonly model: VisionLanguageModel,
     private readonly spec: RunSpec,
   ) {
     this.mode = spec.task.findingsTable;

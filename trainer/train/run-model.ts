@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { RunSpec } from "../../common/spec/index.js";
 import { tableVocabulary } from "../findings/index.js";
-import { buildModel, TINY_BASE_DIR, type VlmModel } from "../model/index.js";
+import { buildModel, TINY_BASE_DIR, type VisionLanguageModel } from "../model/index.js";
 
 /** A setup mistake no restart can fix (the trainer exits with the permanent-failure code). */
 export class RunSetupError extends Error {
@@ -17,7 +17,7 @@ export class RunSetupError extends Error {
 }
 
 /** trainReports: the training split's reports (they only matter for a random tiny model's vocabulary). */
-export async function buildRunModel(spec: RunSpec, trainReports: string[]): Promise<VlmModel> {
+export async function buildRunModel(spec: RunSpec, trainReports: string[]): Promise<VisionLanguageModel> {
   if (spec.model.init === "random" && spec.model.path) {
     throw new RunSetupError("spec.model.init is random but spec.model.path is set; unset one of them");
   }
