@@ -10,14 +10,8 @@ import { coordinatorMetrics, type CoordinatorMetrics } from "./metrics.js";
 import { NatsBridge } from "./nats-bridge.js";
 import { RunStateFile } from "./state-file.js";
 import { resolveOptions, type CoordinatorOptions } from "./options.js";
-import {
-  mergeRunStates,
-  parsePersistedState,
-  Refusal,
-  RunCoordinator,
-  type Placement,
-  type SessionEventOut,
-} from "./run-coordinator.js";
+import { mergeRunStates, parsePersistedState } from "./persisted-state.js";
+import { Refusal, RunCoordinator, type Placement, type SessionEventOut } from "./run-coordinator.js";
 
 export const RUN_METADATA_KEY = "x-radfleet-run";
 export const AUTH_METADATA_KEY = "authorization";
