@@ -1,7 +1,7 @@
 // One run's coordination state: rendezvous rounds closing into generations, member sessions and
 // failure detection, barriers, and the two-phase checkpoint commit. Transport-free: the gRPC
 // service (server.ts) authenticates calls and hands typed requests here; refusals are thrown as
-// Refusal with the gRPC status the service should answer with.
+// CoordinatorError (errors.ts), which the service maps to gRPC status codes.
 //
 // Rendezvous follows torch elastic's c10d dynamic rendezvous: a round closes when maxWorkers have
 // joined, or when at least minWorkers have joined and lastCallMs passed since the latest join; a
@@ -9,21 +9,11 @@
 import type { CheckpointPartRecord, CommittedCheckpoint } from "../../common/coordinator-client/index.js";
 import type { RunStateFile } from "./state-file.js";
 import { mergeRunStates, type PersistedRunState } from "./persisted-state.js";
-import { status as Status } from "@grpc/grpc-js";
+import { CoordinatorError } from "./errors.js";
 import type { Logger } from "../../common/log.js";
 import type { NatsBridge, RunEventType } from "./nats-bridge.js";
 import type { CoordinatorMetrics } from "./metrics.js";
 import type { ResolvedCoordinatorOptions } from "./options.js";
-
-export class Refusal extends Error {
-  constructor(
-    readonly code: Status,
-    message: string,
-  ) {
-    super(message);
-    this.name = "Refusal";
-  }
-}
 
 /** A checkpoint part and a committed checkpoint: the shapes the coordinator client receives. */
 export type Part = CheckpointPartRecord;
@@ -46,8 +36,8 @@ export type SessionEventOut =
 /** What the coordinator needs of a worker's open session stream. */
 export interface SessionSink {
   send(ev: SessionEventOut): void;
-  /** Ends the stream from the coordinator's side with a status. */
-  close(code: Status, message: string): void;
+  /** Ends the stream from the coordinator's side, telling the worker why. */
+  close(why: CoordinatorError): void;
 }
 
 export interface ProgressSnapshot {
@@ -231,11 +221,11 @@ export class RunCoordinator {
 
   checkWorkerId(workerId: string): void {
     if (!workerId)
-      throw new Refusal(Status.INVALID_ARGUMENT, "worker_id is empty; every request names its worker");
+      throw new CoordinatorError("invalid-argument", "worker_id is empty; every request names its worker");
     const allowed = this.options.allowedWorkerIds;
     if (allowed && !allowed.includes(workerId)) {
-      throw new Refusal(
-        Status.PERMISSION_DENIED,
+      throw new CoordinatorError(
+        "permission-denied",
         `worker ${JSON.stringify(workerId)} is not part of run ${this.runId}; check the worker's RADFLEET worker id`,
       );
     }
@@ -246,15 +236,15 @@ export class RunCoordinator {
     this.checkWorkerId(workerId);
     const g = this.current;
     if (!g || g.number !== generation) {
-      throw new Refusal(
-        Status.FAILED_PRECONDITION,
+      throw new CoordinatorError(
+        "failed-precondition",
         `${what}: generation ${generation} is not the running generation of run ${this.runId} ` +
           `(running: ${g ? g.number : "none"}); abandon the step and rejoin`,
       );
     }
     if (!g.byId.has(workerId)) {
-      throw new Refusal(
-        Status.PERMISSION_DENIED,
+      throw new CoordinatorError(
+        "permission-denied",
         `${what}: worker ${JSON.stringify(workerId)} is not a member of generation ${generation}; rejoin`,
       );
     }
@@ -271,7 +261,9 @@ export class RunCoordinator {
     this.sessions.set(workerId, { id, workerId, sink, lastHeartbeatMs: Date.now() });
     if (prev) {
       // The same worker id reconnected (a restarted process): the old stream is dead weight.
-      prev.sink.close(Status.ABORTED, `session replaced by a newer session of worker ${workerId}`);
+      prev.sink.close(
+        new CoordinatorError("aborted", `session replaced by a newer session of worker ${workerId}`),
+      );
       if (this.current?.byId.has(workerId)) this.endGeneration("worker_rejoined", workerId);
     }
     this.metrics.workersAlive.set({ run: this.runId }, this.sessions.size);
@@ -306,7 +298,10 @@ export class RunCoordinator {
     this.metrics.workersAlive.set({ run: this.runId }, this.sessions.size);
     const w = this.waiting.get(workerId);
     if (w)
-      this.dropWaiter(w, new Refusal(Status.CANCELLED, `worker ${workerId}: session closed while joining`));
+      this.dropWaiter(
+        w,
+        new CoordinatorError("cancelled", `worker ${workerId}: session closed while joining`),
+      );
     if (this.current?.byId.has(workerId) && !this.closed) {
       this.metrics.failuresDetected.inc({ run: this.runId, cause: "stream_closed" });
       this.log.warn("worker_lost", {
@@ -339,16 +334,18 @@ export class RunCoordinator {
       this.sessions.delete(workerId);
       this.metrics.workersAlive.set({ run: this.runId }, this.sessions.size);
       s.sink.close(
-        Status.DEADLINE_EXCEEDED,
-        `no heartbeat from worker ${workerId} for ${silentMs} ms ` +
-          `(timeout ${this.options.heartbeatTimeoutMs} ms); rejoin`,
+        new CoordinatorError(
+          "deadline-exceeded",
+          `no heartbeat from worker ${workerId} for ${silentMs} ms ` +
+            `(timeout ${this.options.heartbeatTimeoutMs} ms); rejoin`,
+        ),
       );
       const w = this.waiting.get(workerId);
       if (w)
         this.dropWaiter(
           w,
-          new Refusal(
-            Status.ABORTED,
+          new CoordinatorError(
+            "aborted",
             `worker ${workerId}: no heartbeat for ${silentMs} ms while joining; rejoin`,
           ),
         );
@@ -364,19 +361,22 @@ export class RunCoordinator {
   join(workerId: string, collectiveAddress: string): Promise<Placement> {
     this.checkWorkerId(workerId);
     if (!collectiveAddress) {
-      throw new Refusal(Status.INVALID_ARGUMENT, `worker ${workerId}: collective_address is empty`);
+      throw new CoordinatorError("invalid-argument", `worker ${workerId}: collective_address is empty`);
     }
     if (!this.sessions.has(workerId)) {
-      throw new Refusal(
-        Status.FAILED_PRECONDITION,
+      throw new CoordinatorError(
+        "failed-precondition",
         `worker ${workerId} has no open session stream; open Session and send Hello before Join`,
       );
     }
     if (this.closed)
-      throw new Refusal(Status.UNAVAILABLE, `coordinator of run ${this.runId} is shutting down`);
+      throw new CoordinatorError("unavailable", `coordinator of run ${this.runId} is shutting down`);
     const old = this.waiting.get(workerId);
     if (old)
-      this.dropWaiter(old, new Refusal(Status.ABORTED, `superseded by a newer join of worker ${workerId}`));
+      this.dropWaiter(
+        old,
+        new CoordinatorError("aborted", `superseded by a newer join of worker ${workerId}`),
+      );
     this.publish("worker_joined", { workerId, collectiveAddress });
     return new Promise<Placement>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -384,8 +384,8 @@ export class RunCoordinator {
         if (w && w.timer === timer) {
           this.dropWaiter(
             w,
-            new Refusal(
-              Status.DEADLINE_EXCEEDED,
+            new CoordinatorError(
+              "deadline-exceeded",
               `worker ${workerId}: no generation closed within the join timeout of ${this.options.joinTimeoutMs} ms ` +
                 `(waiting: ${this.waiting.size}, min ${this.options.minWorkers})`,
             ),
@@ -418,7 +418,10 @@ export class RunCoordinator {
   joinCancelled(workerId: string): void {
     const w = this.waiting.get(workerId);
     if (w)
-      this.dropWaiter(w, new Refusal(Status.CANCELLED, `worker ${workerId}: join cancelled by the caller`));
+      this.dropWaiter(
+        w,
+        new CoordinatorError("cancelled", `worker ${workerId}: join cancelled by the caller`),
+      );
   }
 
   private dropWaiter(w: Waiter, err: Error): void {
@@ -522,8 +525,8 @@ export class RunCoordinator {
     const g = this.current;
     if (!g) return;
     this.current = null;
-    const err = new Refusal(
-      Status.ABORTED,
+    const err = new CoordinatorError(
+      "aborted",
       `generation ${g.number} ended (${reason}${workerId ? `: ${workerId}` : ""}); rejoin`,
     );
     for (const b of g.barriers.values()) for (const w of b.arrived.values()) w.reject(err);
@@ -551,7 +554,7 @@ export class RunCoordinator {
     return new Promise<void>((resolve, reject) => {
       barrier.arrived
         .get(workerId)
-        ?.reject(new Refusal(Status.ABORTED, `barrier ${name}: entered again by ${workerId}`));
+        ?.reject(new CoordinatorError("aborted", `barrier ${name}: entered again by ${workerId}`));
       barrier.arrived.set(workerId, { resolve, reject });
       if (barrier.arrived.size === g.members.length) {
         g.barriers.delete(name);
@@ -577,8 +580,8 @@ export class RunCoordinator {
       part.size < 0 ||
       !SHA256.test(part.sha256)
     ) {
-      throw new Refusal(
-        Status.INVALID_ARGUMENT,
+      throw new CoordinatorError(
+        "invalid-argument",
         `checkpoint part at step ${step} from ${workerId}: expected name, uri, size >= 0 and a lower-case hex sha256, ` +
           `got ${JSON.stringify(part)}`,
       );
@@ -591,8 +594,8 @@ export class RunCoordinator {
     }
     const prev = p.parts.get(part.name);
     if (prev && prev.reportedBy !== workerId && prev.sha256 !== part.sha256) {
-      throw new Refusal(
-        Status.INVALID_ARGUMENT,
+      throw new CoordinatorError(
+        "invalid-argument",
         `checkpoint part ${part.name} at step ${step}: already reported by ${prev.reportedBy} with another sha256; ` +
           `parts written by every rank need the rank in their name`,
       );
@@ -608,15 +611,15 @@ export class RunCoordinator {
 
   private checkStepOpen(g: Generation, step: number): void {
     if (g.abandonedSteps.has(step)) {
-      throw new Refusal(
-        Status.ABORTED,
+      throw new CoordinatorError(
+        "aborted",
         `checkpoint at step ${step} was abandoned (a part was missing); write the next one`,
       );
     }
     const latest = this.latestCheckpoint();
     if (latest && step <= latest.step) {
-      throw new Refusal(
-        Status.FAILED_PRECONDITION,
+      throw new CoordinatorError(
+        "failed-precondition",
         `checkpoint at step ${step}: step ${latest.step} is already committed; checkpoints must move forward`,
       );
     }
@@ -643,9 +646,9 @@ export class RunCoordinator {
         `the checkpoint is abandoned and will not be committed`;
       g.checkpoints.delete(step);
       g.abandonedSteps.add(step);
-      for (const v of pending.votes.values()) v.reject(new Refusal(Status.ABORTED, msg));
+      for (const v of pending.votes.values()) v.reject(new CoordinatorError("aborted", msg));
       this.log.warn("checkpoint_abandoned", { step, generation, workerId, missing });
-      throw new Refusal(Status.FAILED_PRECONDITION, msg);
+      throw new CoordinatorError("failed-precondition", msg);
     }
     return new Promise<CommittedCheckpoint>((resolve, reject) => {
       pending.votes.set(workerId, { resolve, reject });
@@ -719,7 +722,7 @@ export class RunCoordinator {
     this.log.info("worker_left", { workerId, reason, message });
     for (const l of this.leaveListeners) l(workerId, reason, message);
     const w = this.waiting.get(workerId);
-    if (w) this.dropWaiter(w, new Refusal(Status.CANCELLED, `worker ${workerId} left`));
+    if (w) this.dropWaiter(w, new CoordinatorError("cancelled", `worker ${workerId} left`));
     if (this.current?.byId.has(workerId)) this.endGeneration("worker_left", workerId);
   }
 
@@ -749,13 +752,13 @@ export class RunCoordinator {
     this.endGeneration("coordinator_shutdown");
     clearInterval(this.heartbeatTimer);
     if (this.lastCallTimer) clearTimeout(this.lastCallTimer);
-    const err = new Refusal(Status.UNAVAILABLE, `coordinator of run ${this.runId} shut down; retry`);
+    const err = new CoordinatorError("unavailable", `coordinator of run ${this.runId} shut down; retry`);
     for (const w of [...this.waiting.values()]) {
       clearTimeout(w.timer);
       this.waiting.delete(w.workerId);
       w.reject(err);
     }
-    for (const s of this.sessions.values()) s.sink.close(Status.UNAVAILABLE, err.message);
+    for (const s of this.sessions.values()) s.sink.close(err);
     this.sessions.clear();
     this.metrics.workersAlive.set({ run: this.runId }, 0);
   }

@@ -11,7 +11,9 @@ import { NatsBridge } from "./nats-bridge.js";
 import { RunStateFile } from "./state-file.js";
 import { resolveOptions, type CoordinatorOptions } from "./options.js";
 import { mergeRunStates, parsePersistedState } from "./persisted-state.js";
-import { Refusal, RunCoordinator, type Placement, type SessionEventOut } from "./run-coordinator.js";
+import { CoordinatorError } from "./errors.js";
+import { toServiceError } from "./grpc-errors.js";
+import { RunCoordinator, type Placement, type SessionEventOut } from "./run-coordinator.js";
 
 export const RUN_METADATA_KEY = "x-radfleet-run";
 export const AUTH_METADATA_KEY = "authorization";
@@ -55,12 +57,6 @@ interface HostedRun {
 
 type AnyCall = { metadata: grpc.Metadata };
 
-function toServiceError(err: unknown): Partial<grpc.ServiceError> {
-  if (err instanceof Refusal) return { code: err.code, details: err.message, message: err.message };
-  const message = err instanceof Error ? err.message : String(err);
-  return { code: grpc.status.INTERNAL, details: `coordinator internal error: ${message}`, message };
-}
-
 export async function startCoordinatorServer(
   opts: CoordinatorServerOptions = {},
 ): Promise<CoordinatorServer> {
@@ -72,32 +68,32 @@ export async function startCoordinatorServer(
   function authorize(call: AnyCall): RunCoordinator {
     const auth = call.metadata.get(AUTH_METADATA_KEY)[0];
     if (typeof auth !== "string" || !auth.startsWith("Bearer ")) {
-      throw new Refusal(
-        grpc.status.UNAUTHENTICATED,
+      throw new CoordinatorError(
+        "unauthenticated",
         "missing run token: send metadata 'authorization: Bearer <token>'",
       );
     }
     const runId = call.metadata.get(RUN_METADATA_KEY)[0];
     if (typeof runId !== "string" || runId === "") {
-      throw new Refusal(
-        grpc.status.NOT_FOUND,
+      throw new CoordinatorError(
+        "not-found",
         `missing run id: send metadata '${RUN_METADATA_KEY}: <run id>'`,
       );
     }
     const run = runs.get(runId);
     if (!run)
-      throw new Refusal(
-        grpc.status.NOT_FOUND,
+      throw new CoordinatorError(
+        "not-found",
         `run ${JSON.stringify(runId)} is not served by this coordinator`,
       );
     const given = Buffer.from(auth.slice("Bearer ".length));
     if (given.length !== run.token.length || !timingSafeEqual(given, run.token)) {
-      throw new Refusal(grpc.status.UNAUTHENTICATED, `wrong token for run ${runId}`);
+      throw new CoordinatorError("unauthenticated", `wrong token for run ${runId}`);
     }
     return run.coordinator;
   }
 
-  /** A unary handler whose body may throw a Refusal or return a promise. */
+  /** A unary handler whose body may throw a CoordinatorError or return a promise. */
   function unary<Req, Res>(
     body: (run: RunCoordinator, req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>,
   ): grpc.handleUnaryCall<Req, Res> {
@@ -132,10 +128,10 @@ export async function startCoordinatorServer(
         send(ev: SessionEventOut) {
           if (!ended) call.write(ev);
         },
-        close(code: grpc.status, message: string) {
+        close(why: CoordinatorError) {
           if (ended) return;
           ended = true;
-          call.emit("error", { code, details: message, message });
+          call.emit("error", toServiceError(why));
         },
       };
       const gone = (why: string) => {
@@ -156,8 +152,8 @@ export async function startCoordinatorServer(
             } else if (msg.kind === "heartbeat" && msg.heartbeat && sessionId) {
               run.heartbeat(workerId, sessionId, msg.heartbeat.generation);
             } else if (!sessionId) {
-              throw new Refusal(
-                grpc.status.FAILED_PRECONDITION,
+              throw new CoordinatorError(
+                "failed-precondition",
                 "the first message on a session must be Hello",
               );
             }
