@@ -13,7 +13,9 @@ import { resolveOptions, type CoordinatorOptions } from "./options.js";
 import { mergeRunStates, parsePersistedState } from "./persisted-state.js";
 import { CoordinatorError } from "./errors.js";
 import { toServiceError } from "./grpc-errors.js";
-import { RunCoordinator, type Placement, type SessionEventOut } from "./run-coordinator.js";
+import type { Placement } from "./rendezvous.js";
+import { RunCoordinator } from "./run-coordinator.js";
+import type { SessionEventOut } from "./sessions.js";
 
 export const RUN_METADATA_KEY = "x-radfleet-run";
 export const AUTH_METADATA_KEY = "authorization";
