@@ -2,7 +2,8 @@
 // stream carrying heartbeats up and generation/checkpoint events down, plus the unary calls.
 import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS } from "./keepalive.js";
 import * as grpc from "@grpc/grpc-js";
-import { loadCoordinatorProto, type CoordinatorGrpcClient } from "../proto/index.js";
+import { loadCoordinatorProto, toReportProgressRequest, type CoordinatorGrpcClient } from "../proto/index.js";
+import type { ProgressUpdate } from "../progress.js";
 import type { SessionEvent__Output } from "../proto/index.js";
 import type { CommittedCheckpoint__Output, JoinResponse__Output } from "../proto/index.js";
 
@@ -40,19 +41,6 @@ export interface Generation {
   resumeFrom: CommittedCheckpoint | null;
   /** Aborted the moment this generation ends; the reason is a GenerationEndedError. */
   signal: AbortSignal;
-}
-
-export interface ProgressUpdate {
-  step: number;
-  totalSteps?: number;
-  loss?: number;
-  lmLoss?: number;
-  clsLoss?: number;
-  learningRate?: number;
-  samplesPerSecond?: number;
-  phase?: "training" | "evaluating" | "checkpointing" | "finished" | "failed";
-  message?: string;
-  evaluation?: Record<string, number>;
 }
 
 export interface ClientTls {
@@ -469,13 +457,7 @@ export class CoordinatorClient {
       "ReportProgress",
       (md, o, cb) =>
         this.grpc.ReportProgress(
-          {
-            workerId: this.opts.workerId,
-            generation: this.current?.info.generation ?? 0,
-            ...p,
-            phase: p.phase ?? "",
-            message: p.message ?? "",
-          },
+          toReportProgressRequest(this.opts.workerId, this.current?.info.generation ?? 0, p),
           md,
           o,
           cb,

@@ -25,5 +25,5 @@ export type {
   ConnectOptions,
   Generation,
   GenerationEnd,
-  ProgressUpdate,
 } from "./client.js";
+export type { Progress, ProgressUpdate, TrainingPhase } from "../progress.js";

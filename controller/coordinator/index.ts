@@ -14,7 +14,7 @@ export type { CoordinatorOptions, ResolvedCoordinatorOptions } from "./options.j
 export { RunCoordinator } from "./run-coordinator.js";
 export type { CommittedCheckpoint, Part } from "./run-coordinator.js";
 export type { Member, Placement } from "./rendezvous.js";
-export type { ProgressSnapshot } from "./progress-board.js";
+export type { WorkerProgress } from "../../common/progress.js";
 export { CoordinatorError } from "./errors.js";
 export type { CoordinatorErrorCode } from "./errors.js";
 export { mergeRunStates, parsePersistedState } from "./persisted-state.js";

@@ -1,22 +1,7 @@
 // Workers' progress reports: the latest one of each worker, handed to listeners as they arrive and
 // fanned out as run events (rank 0's progress, completed evaluations, changes of the run's phase).
+import type { WorkerProgress } from "../../common/progress.js";
 import type { RunEventType } from "./nats-bridge.js";
-
-export interface ProgressSnapshot {
-  workerId: string;
-  generation: number;
-  step: number;
-  totalSteps: number;
-  loss: number;
-  lmLoss: number;
-  clsLoss: number;
-  learningRate: number;
-  samplesPerSecond: number;
-  phase: string;
-  message: string;
-  evaluation: Record<string, number>;
-  atUnixMs: number;
-}
 
 export interface ProgressBoardOptions {
   /** The worker's rank in the running generation; undefined when it is not a member of it. */
@@ -25,13 +10,13 @@ export interface ProgressBoardOptions {
 }
 
 export class ProgressBoard {
-  private readonly latest = new Map<string, ProgressSnapshot>();
-  private readonly listeners = new Set<(p: ProgressSnapshot) => void>();
+  private readonly latest = new Map<string, WorkerProgress>();
+  private readonly listeners = new Set<(p: WorkerProgress) => void>();
   private phase = "";
 
   constructor(private readonly o: ProgressBoardOptions) {}
 
-  report(snap: ProgressSnapshot): void {
+  report(snap: WorkerProgress): void {
     this.latest.set(snap.workerId, snap);
     for (const l of this.listeners) l(snap);
     const rank = this.o.rankOf(snap.workerId);
@@ -53,12 +38,12 @@ export class ProgressBoard {
   }
 
   /** The latest report of every worker that reported. */
-  all(): ProgressSnapshot[] {
+  all(): WorkerProgress[] {
     return [...this.latest.values()];
   }
 
   /** Calls `listener` with every report, as it arrives; returns the unsubscribe. */
-  onProgress(listener: (p: ProgressSnapshot) => void): () => void {
+  onProgress(listener: (p: WorkerProgress) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }

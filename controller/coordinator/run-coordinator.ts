@@ -15,7 +15,8 @@ import type { CoordinatorMetrics } from "./metrics.js";
 import type { NatsBridge, RunEventType } from "./nats-bridge.js";
 import type { ResolvedCoordinatorOptions } from "./options.js";
 import type { PersistedRunState } from "./persisted-state.js";
-import { ProgressBoard, type ProgressSnapshot } from "./progress-board.js";
+import type { WorkerProgress } from "../../common/progress.js";
+import { ProgressBoard } from "./progress-board.js";
 import { Rendezvous, type Member, type Placement } from "./rendezvous.js";
 import { RunState } from "./run-state.js";
 import { Sessions, type SessionEventOut, type SessionSink } from "./sessions.js";
@@ -114,7 +115,7 @@ export class RunCoordinator {
     return this.sessions.workerIds();
   }
 
-  progress(): ProgressSnapshot[] {
+  progress(): WorkerProgress[] {
     return this.progressBoard.all();
   }
 
@@ -335,13 +336,13 @@ export class RunCoordinator {
 
   // ---------------------------------------------------------------- progress and leaving
 
-  reportProgress(p: Omit<ProgressSnapshot, "atUnixMs">): void {
+  reportProgress(p: Omit<WorkerProgress, "atUnixMs">): void {
     this.checkWorkerId(p.workerId);
     this.progressBoard.report({ ...p, atUnixMs: Date.now() });
   }
 
   /** Called with every progress report, as it arrives. */
-  onProgress(listener: (p: ProgressSnapshot) => void): () => void {
+  onProgress(listener: (p: WorkerProgress) => void): () => void {
     return this.progressBoard.onProgress(listener);
   }
 

@@ -3,7 +3,11 @@
 import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS } from "../../common/coordinator-client/keepalive.js";
 import { timingSafeEqual } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { loadCoordinatorProto, type CoordinatorHandlers } from "../../common/proto/index.js";
+import {
+  fromReportProgressRequest,
+  loadCoordinatorProto,
+  type CoordinatorHandlers,
+} from "../../common/proto/index.js";
 import { createLogger, type Logger } from "../../common/log.js";
 import { newRegistry, type Registry } from "../../common/metrics.js";
 import { coordinatorMetrics, type CoordinatorMetrics } from "./metrics.js";
@@ -227,20 +231,7 @@ export async function startCoordinatorServer(
     GetLatestCheckpoint: unary((run) => ({ checkpoint: run.latestCheckpoint() })),
     ListCheckpoints: unary((run) => ({ checkpoints: run.listCheckpoints() })),
     ReportProgress: unary((run, req) => {
-      run.reportProgress({
-        workerId: req.workerId,
-        generation: req.generation,
-        step: req.step,
-        totalSteps: req.totalSteps,
-        loss: req.loss,
-        lmLoss: req.lmLoss,
-        clsLoss: req.clsLoss,
-        learningRate: req.learningRate,
-        samplesPerSecond: req.samplesPerSecond,
-        phase: req.phase,
-        message: req.message,
-        evaluation: { ...req.evaluation },
-      });
+      run.reportProgress(fromReportProgressRequest(req));
       return {};
     }),
     Leave: unary((run, req) => {

@@ -1,9 +1,10 @@
 // Progress fan-out (controller/coordinator/progress-board.ts): the latest report per worker, and
 // the run events a report implies. Only rank 0 of the running generation speaks for the run.
 import { describe, expect, it } from "vitest";
-import { ProgressBoard, type ProgressSnapshot } from "../../controller/coordinator/progress-board.js";
+import type { WorkerProgress } from "../../common/progress.js";
+import { ProgressBoard } from "../../controller/coordinator/progress-board.js";
 
-const report = (workerId: string, step: number, extra: Partial<ProgressSnapshot> = {}): ProgressSnapshot => ({
+const report = (workerId: string, step: number, extra: Partial<WorkerProgress> = {}): WorkerProgress => ({
   workerId,
   generation: 1,
   step,
