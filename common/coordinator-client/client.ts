@@ -1,145 +1,36 @@
-// The worker side of the coordinator protocol (protos/radfleet/v1/coordinator.proto): one session
-// stream carrying heartbeats up and generation/checkpoint events down, plus the unary calls.
-import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS } from "./keepalive.js";
+// The worker side of the coordinator protocol (protos/radfleet/v1/coordinator.proto): the session
+// stream (session.ts) plus the unary calls: join with its retries, barrier, the two checkpoint
+// phases, progress and leave. Every call has a deadline.
 import * as grpc from "@grpc/grpc-js";
-import { loadCoordinatorProto, type CoordinatorGrpcClient } from "../proto/index.js";
-import type { SessionEvent__Output } from "../proto/index.js";
-import type { CommittedCheckpoint__Output, JoinResponse__Output } from "../proto/index.js";
-
-export interface CheckpointPartRecord {
-  name: string;
-  /** File path or nats-obj://bucket/object. */
-  uri: string;
-  size: number;
-  /** Lower-case hex SHA-256. */
-  sha256: string;
-}
-
-export interface CommittedCheckpoint {
-  step: number;
-  generation: number;
-  parts: CheckpointPartRecord[];
-  committedAtUnixMs: number;
-}
-
-export interface GenerationEnd {
-  generation: number;
-  /** worker_lost, heartbeat_missed, worker_rejoined, worker_left, worker_waiting, coordinator_shutdown, coordinator_lost, stale_generation */
-  reason: string;
-  /** The worker whose loss or arrival ended it ("" if none). */
-  workerId: string;
-}
-
-export interface Generation {
-  generation: number;
-  rank: number;
-  worldSize: number;
-  /** Collective addresses of all members, in rank order. */
-  peers: string[];
-  /** The newest committed checkpoint, or null to start from scratch. */
-  resumeFrom: CommittedCheckpoint | null;
-  /** Aborted the moment this generation ends; the reason is a GenerationEndedError. */
-  signal: AbortSignal;
-}
-
-export interface ProgressUpdate {
-  step: number;
-  totalSteps?: number;
-  loss?: number;
-  lmLoss?: number;
-  clsLoss?: number;
-  learningRate?: number;
-  samplesPerSecond?: number;
-  phase?: "training" | "evaluating" | "checkpointing" | "finished" | "failed";
-  message?: string;
-  evaluation?: Record<string, number>;
-}
-
-export interface ClientTls {
-  /** PEM CA that signed the coordinator's certificate. */
-  ca: Buffer;
-  /** Client certificate and key, when the coordinator requires them. */
-  cert?: Buffer;
-  key?: Buffer;
-}
-
-export interface ConnectOptions {
-  /** Coordinator host:port. */
-  address: string;
-  runId: string;
-  token: string;
-  workerId: string;
-  /** This worker's collective (data-plane) endpoint, host:port, sent with every join. */
-  collectiveAddress: string;
-  tls?: ClientTls;
-  /** Aborting it closes the client. */
-  signal?: AbortSignal;
-  /** How long connect() waits for the session to be accepted. Default 10 s. */
-  connectTimeoutMs?: number;
-  /** Deadline of the short calls (report, latest checkpoint, progress). Default 30 s. */
-  callTimeoutMs?: number;
-  /** How long a lost session is retried before the client gives up and closes. Default 60 s. */
-  reconnectForMs?: number;
-  /**
-   * Asked before every heartbeat; while it answers false no heartbeat is sent, so the coordinator
-   * declares this worker failed after its heartbeat timeout. A session on its own thread uses it to
-   * report a stuck main thread (trainer/train/coordination-thread.ts). Default: always alive.
-   */
-  alive?: () => boolean;
-}
-
-/** A call failed with a gRPC status; `code` is that status. */
-export class CoordinatorCallError extends Error {
-  constructor(
-    readonly method: string,
-    readonly code: grpc.status,
-    details: string,
-  ) {
-    super(`coordinator ${method} failed (${grpc.status[code] ?? code}): ${details}`);
-    this.name = "CoordinatorCallError";
-  }
-}
-
-/** The reason of a generation's AbortSignal. */
-export class GenerationEndedError extends Error {
-  constructor(readonly end: GenerationEnd) {
-    super(
-      `generation ${end.generation} ended: ${end.reason}${end.workerId ? ` (${end.workerId})` : ""}; rejoin to continue`,
-    );
-    this.name = "GenerationEndedError";
-  }
-}
-
-function toCheckpoint(c: CommittedCheckpoint__Output | null): CommittedCheckpoint | null {
-  if (!c) return null;
-  return {
-    step: c.step,
-    generation: c.generation,
-    parts: c.parts.map((p) => ({ name: p.name, uri: p.uri, size: p.size, sha256: p.sha256 })),
-    committedAtUnixMs: c.committedAtUnixMs,
-  };
-}
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
+import {
+  loadCoordinatorProto,
+  toReportProgressRequest,
+  type CommittedCheckpoint__Output,
+  type CoordinatorGrpcClient,
+  type JoinResponse__Output,
+} from "../proto/index.js";
+import type { ProgressUpdate } from "../progress.js";
+import { CoordinatorCallError, GenerationEndedError } from "./errors.js";
+import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS } from "./keepalive.js";
+import type { ConnectOptions } from "./options.js";
+import {
+  toCheckpoint,
+  type CheckpointPartRecord,
+  type CommittedCheckpoint,
+  type Generation,
+  type GenerationEnd,
+} from "./records.js";
+import { SessionStream } from "./session.js";
+import { sleep } from "./sleep.js";
 
 export class CoordinatorClient {
   private readonly grpc: CoordinatorGrpcClient;
   private readonly metadata: grpc.Metadata;
-  private session: grpc.ClientDuplexStream<unknown, SessionEvent__Output> | null = null;
-  private sessionReady: Promise<void> | null = null;
-  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private readonly session: SessionStream;
   private current: { info: Generation; controller: AbortController } | null = null;
   private lastStep = 0;
   private readonly endedListeners = new Set<(e: GenerationEnd) => void>();
   private readonly committedListeners = new Set<(c: CommittedCheckpoint) => void>();
-  private readonly lifetime = new AbortController();
   private closed = false;
 
   private constructor(private readonly opts: ConnectOptions) {
@@ -164,6 +55,21 @@ export class CoordinatorClient {
     this.metadata = new grpc.Metadata();
     this.metadata.set("x-radfleet-run", opts.runId);
     this.metadata.set("authorization", `Bearer ${opts.token}`);
+    this.session = new SessionStream(this.grpc, this.metadata, opts, {
+      position: () => ({ generation: this.current?.info.generation ?? 0, step: this.lastStep }),
+      generationEnded: (e) => this.generationEnded(e),
+      checkpointCommitted: (c) => {
+        for (const l of this.committedListeners) l(c);
+      },
+      lost: (cause) => {
+        if (!this.current) return;
+        this.generationEnded({
+          generation: this.current.info.generation,
+          reason: cause?.reason ?? "coordinator_lost",
+          workerId: cause?.workerId ?? "",
+        });
+      },
+    });
     opts.signal?.addEventListener("abort", () => void this.close());
   }
 
@@ -171,7 +77,7 @@ export class CoordinatorClient {
   static async connect(opts: ConnectOptions): Promise<CoordinatorClient> {
     const c = new CoordinatorClient(opts);
     try {
-      await c.openSession(opts.connectTimeoutMs ?? 10_000);
+      await c.session.open(opts.connectTimeoutMs ?? 10_000);
     } catch (err) {
       await c.close();
       throw err;
@@ -188,72 +94,6 @@ export class CoordinatorClient {
     return this.current?.info ?? null;
   }
 
-  private openSession(timeoutMs: number): Promise<void> {
-    const ready = new Promise<void>((resolve, reject) => {
-      const call = this.grpc.Session(this.metadata) as unknown as grpc.ClientDuplexStream<
-        unknown,
-        SessionEvent__Output
-      >;
-      this.session = call;
-      let accepted = false;
-      const timer = setTimeout(() => {
-        if (!accepted) {
-          call.cancel();
-          reject(
-            new Error(
-              `coordinator ${this.opts.address}: session not accepted within ${timeoutMs} ms (run ${this.opts.runId})`,
-            ),
-          );
-        }
-      }, timeoutMs);
-      call.on("data", (ev: SessionEvent__Output) => {
-        if (ev.kind === "accepted" && ev.accepted) {
-          accepted = true;
-          clearTimeout(timer);
-          this.startHeartbeats(ev.accepted.heartbeatIntervalMs);
-          resolve();
-        } else if (ev.kind === "generationEnded" && ev.generationEnded) {
-          this.generationEnded(ev.generationEnded);
-        } else if (ev.kind === "checkpointCommitted" && ev.checkpointCommitted) {
-          const c = toCheckpoint(ev.checkpointCommitted.checkpoint);
-          if (c) for (const l of this.committedListeners) l(c);
-        }
-      });
-      call.on("error", (err: grpc.ServiceError) => {
-        clearTimeout(timer);
-        if (!accepted) reject(new CoordinatorCallError("Session", err.code, err.details || err.message));
-        else if (this.session === call) {
-          // DEADLINE_EXCEEDED is the coordinator's verdict that this worker's heartbeats stopped;
-          // anything else means the coordinator (or the way to it) went away.
-          const missed = err.code === grpc.status.DEADLINE_EXCEEDED;
-          this.sessionLost(
-            `session stream failed: ${err.details || err.message}`,
-            missed ? { reason: "heartbeat_missed", workerId: this.opts.workerId } : undefined,
-          );
-        }
-      });
-      call.on("end", () => {
-        clearTimeout(timer);
-        if (accepted && this.session === call) this.sessionLost("session stream ended by the coordinator");
-      });
-      call.write({ hello: { workerId: this.opts.workerId } });
-    });
-    this.sessionReady = ready;
-    ready.catch(() => {});
-    return ready;
-  }
-
-  private startHeartbeats(intervalMs: number): void {
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    this.heartbeatTimer = setInterval(() => {
-      if (this.opts.alive && !this.opts.alive()) return;
-      this.session?.write({
-        heartbeat: { generation: this.current?.info.generation ?? 0, step: this.lastStep },
-      });
-    }, intervalMs);
-    this.heartbeatTimer.unref();
-  }
-
   private generationEnded(e: { generation: number; reason: string; workerId: string }): void {
     const cur = this.current;
     if (!cur || cur.info.generation !== e.generation) return;
@@ -261,39 +101,6 @@ export class CoordinatorClient {
     const end: GenerationEnd = { generation: e.generation, reason: e.reason, workerId: e.workerId };
     cur.controller.abort(new GenerationEndedError(end));
     for (const l of this.endedListeners) l(end);
-  }
-
-  /**
-   * The session is gone (the coordinator went away, or it dropped this worker): our generation is
-   * over; reopen the session in the background.
-   */
-  private sessionLost(why: string, cause?: { reason: string; workerId: string }): void {
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    this.heartbeatTimer = null;
-    this.session = null;
-    if (this.current) {
-      this.generationEnded({
-        generation: this.current.info.generation,
-        reason: cause?.reason ?? "coordinator_lost",
-        workerId: cause?.workerId ?? "",
-      });
-    }
-    if (this.closed) return;
-    const deadline = Date.now() + (this.opts.reconnectForMs ?? 60_000);
-    this.sessionReady = (async () => {
-      let last: unknown = why;
-      while (!this.closed && Date.now() < deadline) {
-        try {
-          await this.openSession(Math.min(5_000, Math.max(1, deadline - Date.now())));
-          return;
-        } catch (err) {
-          last = err;
-          await sleep(200, this.lifetime.signal);
-        }
-      }
-      throw new Error(`coordinator ${this.opts.address} unreachable: ${String(last)}`);
-    })();
-    this.sessionReady.catch(() => {});
   }
 
   private deadline(ms: number): Date {
@@ -332,7 +139,7 @@ export class CoordinatorClient {
     const deadline = Date.now() + (options.timeoutMs ?? 600_000);
     for (;;) {
       try {
-        await this.sessionReady;
+        await this.session.ready;
         const res = await this.unary<JoinResponse__Output>(
           "Join",
           (md, o, cb) =>
@@ -469,13 +276,7 @@ export class CoordinatorClient {
       "ReportProgress",
       (md, o, cb) =>
         this.grpc.ReportProgress(
-          {
-            workerId: this.opts.workerId,
-            generation: this.current?.info.generation ?? 0,
-            ...p,
-            phase: p.phase ?? "",
-            message: p.message ?? "",
-          },
+          toReportProgressRequest(this.opts.workerId, this.current?.info.generation ?? 0, p),
           md,
           o,
           cb,
@@ -497,14 +298,7 @@ export class CoordinatorClient {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.lifetime.abort();
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    const s = this.session;
-    this.session = null;
-    if (s) {
-      s.end();
-      s.cancel();
-    }
+    this.session.close();
     this.grpc.close();
   }
 }

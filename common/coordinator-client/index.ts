@@ -17,14 +17,9 @@
 // c.onGenerationEnded(cb) and c.onCheckpointCommitted(cb) deliver the same events as callbacks.
 // Calls naming an ended generation fail with CoordinatorCallError code FAILED_PRECONDITION;
 // calls waiting when it ends fail with ABORTED. Every wait has a deadline.
-export { CoordinatorClient, CoordinatorCallError, GenerationEndedError } from "./client.js";
-export type {
-  CheckpointPartRecord,
-  ClientTls,
-  CommittedCheckpoint,
-  ConnectOptions,
-  Generation,
-  GenerationEnd,
-  ProgressUpdate,
-} from "./client.js";
+export { CoordinatorClient } from "./client.js";
+export { CoordinatorCallError, GenerationEndedError } from "./errors.js";
+export type { ClientTls, ConnectOptions } from "./options.js";
+export type { CheckpointPartRecord, CommittedCheckpoint, Generation, GenerationEnd } from "./records.js";
+export type { Progress, ProgressUpdate, TrainingPhase } from "../progress.js";
 export { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS } from "./keepalive.js";

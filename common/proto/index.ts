@@ -13,3 +13,4 @@ export type {
   CommittedCheckpoint__Output,
 } from "./generated/radfleet/v1/CommittedCheckpoint.js";
 export type { ReportProgressRequest__Output } from "./generated/radfleet/v1/ReportProgressRequest.js";
+export { toReportProgressRequest, fromReportProgressRequest } from "./progress.js";

@@ -12,12 +12,12 @@ export type { CoordinatorServer, CoordinatorServerOptions, ServerTls } from "./s
 export { resolveOptions, coordinatorOptionsFromSpec } from "./options.js";
 export type { CoordinatorOptions, ResolvedCoordinatorOptions } from "./options.js";
 export { RunCoordinator } from "./run-coordinator.js";
-export type {
-  CommittedCheckpoint,
-  Part,
-  Placement,
-  ProgressSnapshot,
-  PersistedRunState,
-} from "./run-coordinator.js";
+export type { CommittedCheckpoint, Part } from "./run-coordinator.js";
+export type { Member, Placement } from "./rendezvous.js";
+export type { WorkerProgress } from "../../common/progress.js";
+export { CoordinatorError } from "./errors.js";
+export type { CoordinatorErrorCode } from "./errors.js";
+export { mergeRunStates, parsePersistedState } from "./persisted-state.js";
+export type { PersistedRunState } from "./persisted-state.js";
 export { EVENTS_STREAM, STATE_BUCKET, eventSubject, stateKey } from "./nats-bridge.js";
 export type { RunEventType } from "./nats-bridge.js";

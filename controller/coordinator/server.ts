@@ -3,21 +3,23 @@
 import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS } from "../../common/coordinator-client/index.js";
 import { timingSafeEqual } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { loadCoordinatorProto, type CoordinatorHandlers } from "../../common/proto/index.js";
+import {
+  fromReportProgressRequest,
+  loadCoordinatorProto,
+  type CoordinatorHandlers,
+} from "../../common/proto/index.js";
 import { createLogger, type Logger } from "../../common/log.js";
 import { newRegistry, type Registry } from "../../common/metrics.js";
 import { coordinatorMetrics, type CoordinatorMetrics } from "./metrics.js";
 import { NatsBridge } from "./nats-bridge.js";
 import { RunStateFile } from "./state-file.js";
 import { resolveOptions, type CoordinatorOptions } from "./options.js";
-import {
-  mergeRunStates,
-  parsePersistedState,
-  Refusal,
-  RunCoordinator,
-  type Placement,
-  type SessionEventOut,
-} from "./run-coordinator.js";
+import { mergeRunStates, parsePersistedState } from "./persisted-state.js";
+import { CoordinatorError } from "./errors.js";
+import { toServiceError } from "./grpc-errors.js";
+import type { Placement } from "./rendezvous.js";
+import { RunCoordinator } from "./run-coordinator.js";
+import type { SessionEventOut } from "./sessions.js";
 
 export const RUN_METADATA_KEY = "x-radfleet-run";
 export const AUTH_METADATA_KEY = "authorization";
@@ -61,12 +63,6 @@ interface HostedRun {
 
 type AnyCall = { metadata: grpc.Metadata };
 
-function toServiceError(err: unknown): Partial<grpc.ServiceError> {
-  if (err instanceof Refusal) return { code: err.code, details: err.message, message: err.message };
-  const message = err instanceof Error ? err.message : String(err);
-  return { code: grpc.status.INTERNAL, details: `coordinator internal error: ${message}`, message };
-}
-
 export async function startCoordinatorServer(
   opts: CoordinatorServerOptions = {},
 ): Promise<CoordinatorServer> {
@@ -78,32 +74,32 @@ export async function startCoordinatorServer(
   function authorize(call: AnyCall): RunCoordinator {
     const auth = call.metadata.get(AUTH_METADATA_KEY)[0];
     if (typeof auth !== "string" || !auth.startsWith("Bearer ")) {
-      throw new Refusal(
-        grpc.status.UNAUTHENTICATED,
+      throw new CoordinatorError(
+        "unauthenticated",
         "missing run token: send metadata 'authorization: Bearer <token>'",
       );
     }
     const runId = call.metadata.get(RUN_METADATA_KEY)[0];
     if (typeof runId !== "string" || runId === "") {
-      throw new Refusal(
-        grpc.status.NOT_FOUND,
+      throw new CoordinatorError(
+        "not-found",
         `missing run id: send metadata '${RUN_METADATA_KEY}: <run id>'`,
       );
     }
     const run = runs.get(runId);
     if (!run)
-      throw new Refusal(
-        grpc.status.NOT_FOUND,
+      throw new CoordinatorError(
+        "not-found",
         `run ${JSON.stringify(runId)} is not served by this coordinator`,
       );
     const given = Buffer.from(auth.slice("Bearer ".length));
     if (given.length !== run.token.length || !timingSafeEqual(given, run.token)) {
-      throw new Refusal(grpc.status.UNAUTHENTICATED, `wrong token for run ${runId}`);
+      throw new CoordinatorError("unauthenticated", `wrong token for run ${runId}`);
     }
     return run.coordinator;
   }
 
-  /** A unary handler whose body may throw a Refusal or return a promise. */
+  /** A unary handler whose body may throw a CoordinatorError or return a promise. */
   function unary<Req, Res>(
     body: (run: RunCoordinator, req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>,
   ): grpc.handleUnaryCall<Req, Res> {
@@ -138,10 +134,10 @@ export async function startCoordinatorServer(
         send(ev: SessionEventOut) {
           if (!ended) call.write(ev);
         },
-        close(code: grpc.status, message: string) {
+        close(why: CoordinatorError) {
           if (ended) return;
           ended = true;
-          call.emit("error", { code, details: message, message });
+          call.emit("error", toServiceError(why));
         },
       };
       const gone = (why: string) => {
@@ -162,8 +158,8 @@ export async function startCoordinatorServer(
             } else if (msg.kind === "heartbeat" && msg.heartbeat && sessionId) {
               run.heartbeat(workerId, sessionId, msg.heartbeat.generation);
             } else if (!sessionId) {
-              throw new Refusal(
-                grpc.status.FAILED_PRECONDITION,
+              throw new CoordinatorError(
+                "failed-precondition",
                 "the first message on a session must be Hello",
               );
             }
@@ -235,20 +231,7 @@ export async function startCoordinatorServer(
     GetLatestCheckpoint: unary((run) => ({ checkpoint: run.latestCheckpoint() })),
     ListCheckpoints: unary((run) => ({ checkpoints: run.listCheckpoints() })),
     ReportProgress: unary((run, req) => {
-      run.reportProgress({
-        workerId: req.workerId,
-        generation: req.generation,
-        step: req.step,
-        totalSteps: req.totalSteps,
-        loss: req.loss,
-        lmLoss: req.lmLoss,
-        clsLoss: req.clsLoss,
-        learningRate: req.learningRate,
-        samplesPerSecond: req.samplesPerSecond,
-        phase: req.phase,
-        message: req.message,
-        evaluation: { ...req.evaluation },
-      });
+      run.reportProgress(fromReportProgressRequest(req));
       return {};
     }),
     Leave: unary((run, req) => {

@@ -4,7 +4,7 @@
 // renamed over the old one, in order, so a crash mid-write leaves the previous state intact.
 import { open, readFile, rename } from "node:fs/promises";
 import type { Logger } from "../../common/log.js";
-import { parsePersistedState, type PersistedRunState } from "./run-coordinator.js";
+import { parsePersistedState, type PersistedRunState } from "./persisted-state.js";
 
 export class RunStateFile {
   private chain: Promise<void> = Promise.resolve();

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createLogger, silentLogger } from "../../common/log.js";
 import { startCoordinator } from "../../controller/coordinator/index.js";
-import { mergeRunStates, type PersistedRunState } from "../../controller/coordinator/run-coordinator.js";
+import { mergeRunStates, type PersistedRunState } from "../../controller/coordinator/persisted-state.js";
 import { RunStateFile } from "../../controller/coordinator/state-file.js";
 import type { CoordinatorClient } from "../../common/coordinator-client/index.js";
 import { closeAll, connectWorkers, ids, TOKEN } from "./workers.js";

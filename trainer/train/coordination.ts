@@ -1,5 +1,6 @@
 // What the training recipe needs from the run's coordinator, as a small interface. The trainer's
 // entry point adapts the gRPC coordinator client to it; the recipe itself knows nothing of gRPC.
+import type { Progress } from "../../common/progress.js";
 import type { StoredPart } from "../checkpoint/index.js";
 
 export interface CheckpointRef {
@@ -21,20 +22,6 @@ export interface GenerationInfo {
   signal: AbortSignal;
 }
 
-export interface ProgressReport {
-  step: number;
-  totalSteps: number;
-  loss: number;
-  lmLoss: number;
-  clsLoss: number;
-  learningRate: number;
-  samplesPerSecond: number;
-  lastCheckpointStep?: number;
-  evaluation?: Record<string, number>;
-  phase?: "training" | "evaluating" | "checkpointing" | "finished" | "failed";
-  message?: string;
-}
-
 export interface Coordination {
   /** Joins the next generation (waits until it closes). */
   join(): Promise<GenerationInfo>;
@@ -50,7 +37,7 @@ export interface Coordination {
   abandonCheckpoint(generation: number, step: number, partNames: string[]): Promise<void>;
   /** Committed checkpoints, newest first (a corrupt newest one falls back to the next). */
   committedCheckpoints(): Promise<CheckpointRef[]>;
-  reportProgress(p: ProgressReport): void;
+  reportProgress(p: Progress): void;
   /** Tells the coordinator this worker is finished (done, stopped or failed). */
   leave(reason: "done" | "stopped" | "failed", message?: string): Promise<void>;
   close(): Promise<void>;
