@@ -5,5 +5,6 @@ export { CollectiveListener } from "./listener.js";
 export { CollectiveError, isCollectiveError, type CollectiveErrorCode } from "./errors.js";
 export { roundToF16 } from "./fp16.js";
 export { bucketViews } from "./buckets.js";
+export { allGatherJson, allGatherText } from "./all-gather-json.js";
 export { allReduceTensors, broadcastTensors } from "./tensors.js";
 export { RawRing } from "./raw-stream.js";
