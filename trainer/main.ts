@@ -12,10 +12,10 @@ import { DirectoryStore } from "./checkpoint/index.js";
 import { NatsObjectStore } from "./checkpoint/index.js";
 import type { CheckpointStore } from "./checkpoint/index.js";
 import { CollectiveListener } from "./collective/index.js";
-import type { Coordination } from "./train/coordination.js";
-import { connectCoordinationThread } from "./train/coordination-thread.js";
-import { trainerMetrics } from "./train/metrics.js";
-import { runRecipe, TrainingFailure } from "./train/recipe.js";
+import type { Coordination } from "./train/index.js";
+import { connectCoordinationThread } from "./train/index.js";
+import { trainerMetrics } from "./train/index.js";
+import { runRecipe, TrainingFailure } from "./train/index.js";
 
 /** RADFLEET_INJECT_NONFINITE / RADFLEET_INJECT_DIVERGENCE = "rank:step,step,…" (failure tests only). */
 function parseInjection(name: string): { rank: number; steps: number[] } | undefined {

@@ -13,8 +13,8 @@ import {
   THRESHOLDS_FILE,
   thresholdsFromFile,
 } from "../../trainer/findings/index.js";
-import { ReportGenerator } from "../../trainer/train/report-generator.js";
-import { buildRunModel, modelNeedsCorpus } from "../../trainer/train/run-model.js";
+import { ReportGenerator } from "../../trainer/train/index.js";
+import { buildRunModel, modelNeedsCorpus } from "../../trainer/train/index.js";
 
 const USAGE = `usage: radfleet generate RUN_DIR IMAGE... [--adapter DIR] [--max-new-tokens N] [--beams N]
                          [--backend auto|tensorflow|wasm|cpu] [--json]

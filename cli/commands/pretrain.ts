@@ -17,10 +17,10 @@ import {
   type Example,
 } from "../../trainer/data/index.js";
 import { buildModel, buildPrompt, TINY_BASE_DIR } from "../../trainer/model/index.js";
-import { encodeExample, labelTargets, makeBatch } from "../../trainer/train/batch.js";
-import { maskedCrossEntropy } from "../../trainer/train/losses.js";
+import { encodeExample, labelTargets, makeBatch } from "../../trainer/train/index.js";
+import { maskedCrossEntropy } from "../../trainer/train/index.js";
 import { ADAMW_DEFAULTS, adamwStep, clipByGlobalNorm, newAdamWState } from "../../trainer/optim/index.js";
-import { FlatParams } from "../../trainer/train/params.js";
+import { FlatParams } from "../../trainer/train/index.js";
 import { learningRate } from "../../trainer/optim/index.js";
 
 /** Finding prevalence of the pretraining corpus: flatter than the fine-tuning default. */
