@@ -19,18 +19,13 @@ export interface Progress {
   message?: string;
   /** Metric name -> value, when an evaluation has just completed. */
   evaluation?: Record<string, number>;
-  /**
-   * The trainer's own newest checkpoint step. Not carried to the coordinator (the proto has no
-   * field for it): the controller reads the newest committed checkpoint from the coordinator.
-   */
-  lastCheckpointStep?: number;
 }
 
 /** A report that may leave out what it does not know yet (all but the step). */
 export type ProgressUpdate = Pick<Progress, "step"> & Partial<Progress>;
 
 /** The coordinator's record of a worker's latest report, with what the wire fills in. */
-export interface WorkerProgress extends Required<Omit<Progress, "phase" | "lastCheckpointStep">> {
+export interface WorkerProgress extends Required<Omit<Progress, "phase">> {
   workerId: string;
   /** The generation the worker was in when it reported (0: none). */
   generation: number;

@@ -50,21 +50,4 @@ describe("progress on the wire", () => {
       evaluation: {},
     });
   });
-
-  it("the trainer-side lastCheckpointStep is not put on the wire", () => {
-    const base: Progress = {
-      step: 8,
-      totalSteps: 10,
-      loss: 1,
-      lmLoss: 1,
-      clsLoss: 0,
-      learningRate: 1e-4,
-      samplesPerSecond: 1,
-      phase: "training",
-    };
-    const withStep = overTheWire("w0", 1, { ...base, lastCheckpointStep: 5 });
-    const without = overTheWire("w0", 1, base);
-    expect(withStep.bytes.equals(without.bytes)).toBe(true);
-    expect(withStep.received).not.toHaveProperty("lastCheckpointStep");
-  });
 });

@@ -169,7 +169,7 @@ async function trainGeneration(
   let stopped = false;
   while (state.step < totalSteps && !stopped) {
     const result = await r.step.run(state, { rank: g.rank, worldSize: g.worldSize, collective, sampler });
-    r.progress.stepDone(result, g, state.lastCheckpointStep);
+    r.progress.stepDone(result, g);
     stopped = result.stop;
     if (verifyEvery > 0 && state.step % verifyEvery === 0)
       await verifyReplicas(collective, params, state.step);

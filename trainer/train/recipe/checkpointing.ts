@@ -55,7 +55,6 @@ export class Checkpointing {
       if (g.rank !== 0) {
         // Replicas are identical, so rank 0 writes every part; the others only vote to commit.
         await coordination.commitCheckpoint(g.generation, state.step, []);
-        state.lastCheckpointStep = state.step;
         return;
       }
       const trainerState: TrainerState = {
@@ -86,7 +85,6 @@ export class Checkpointing {
         throw err;
       }
       await coordination.commitCheckpoint(g.generation, state.step, stored);
-      state.lastCheckpointStep = state.step;
       metrics.lastCommit.set(Date.now() / 1000);
       metrics.checkpointDuration.observe((performance.now() - t0) / 1000);
       log.info("checkpoint_committed", { step: state.step, location: store.location });
@@ -140,7 +138,6 @@ export class Checkpointing {
           sampler: ck.state.sampler,
           opt: ck.optimizer,
           nonFiniteInARow: ck.state.nonFiniteInARow,
-          lastCheckpointStep: ck.state.step,
           thresholds: ck.state.findingsThresholds ?? defaultThresholds(),
         };
       } catch (err) {

@@ -49,11 +49,7 @@ export class ProgressReporter {
     return this.lastStep;
   }
 
-  stepDone(
-    r: StepResult,
-    at: { rank: number; worldSize: number },
-    lastCheckpointStep: number | undefined,
-  ): void {
+  stepDone(r: StepResult, at: { rank: number; worldSize: number }): void {
     const { metrics } = this;
     const seconds = r.ms.total / 1000;
     if (r.gradNorm !== undefined) metrics.gradNorm.set(r.gradNorm);
@@ -78,8 +74,7 @@ export class ProgressReporter {
       learningRate: r.learningRate,
       samplesPerSecond: (r.samples * at.worldSize) / seconds,
     };
-    if (at.rank === 0)
-      this.coordination.reportProgress({ ...this.lastStep, lastCheckpointStep, phase: "training" });
+    if (at.rank === 0) this.coordination.reportProgress({ ...this.lastStep, phase: "training" });
     const ms = (x: number) => Number(x.toFixed(2));
     this.log.info("step", {
       step: r.step,

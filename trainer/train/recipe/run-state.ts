@@ -11,7 +11,6 @@ export interface RunState {
   sampler: SamplerState;
   opt: AdamWState;
   nonFiniteInARow: number;
-  lastCheckpointStep: number | undefined;
   /** The head's per-observation thresholds for findings tables (tuned at each evaluation). */
   thresholds: number[];
 }
@@ -23,7 +22,6 @@ export function freshRunState(seed: number, parameterCount: number): RunState {
     sampler: { seed, epoch: 0, consumed: 0 },
     opt: newAdamWState(parameterCount),
     nonFiniteInARow: 0,
-    lastCheckpointStep: undefined,
     thresholds: defaultThresholds(),
   };
 }
