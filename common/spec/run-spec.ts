@@ -318,6 +318,12 @@ const restartPolicy = object({
   }),
   initialBackoffSeconds: num({ default: 1, min: 0 }),
   maxBackoffSeconds: num({ default: 60, min: 0 }),
+  maxStalledGenerations: int({
+    default: 5,
+    min: 0,
+    description:
+      "Generations in a row a trainer may see end under it without completing a step before it fails (and exits, to be restarted under backoffLimit): a peer or a bug that breaks every generation the same way. 0: no limit.",
+  }),
 });
 
 const scheduling = object({

@@ -37,20 +37,33 @@ async function generations(count: number) {
   return { listener, aborts, coordination, joined: () => next };
 }
 
-function loopOptions(g: Awaited<ReturnType<typeof generations>>, lastStep = 0) {
+function loopOptions(g: Awaited<ReturnType<typeof generations>>, lastStep = 0, maxStalledGenerations = 5) {
   const { log, lines } = recordingLogger();
   const { registry, metrics } = testMetrics();
   const ranks: Array<[number, number]> = [];
+  // Stands in for the recipe's ProgressReporter: a test's train function calls step() per step.
+  const progress = {
+    last: { step: lastStep },
+    stepsCompleted: 0,
+    step() {
+      this.last.step++;
+      this.stepsCompleted++;
+    },
+  };
   return {
+    progress,
     lines,
     registry,
     ranks,
     options: {
-      spec: { collective: { timeoutSeconds: 5, bucketBytes: 1 << 20, compression: "none" as const } },
+      spec: {
+        collective: { timeoutSeconds: 5, bucketBytes: 1 << 20, compression: "none" as const },
+        restartPolicy: { maxStalledGenerations },
+      },
       coordination: g.coordination,
       listener: g.listener,
       registry,
-      progress: { last: { step: lastStep } },
+      progress,
       metrics,
       log,
       onRank: (rank: number, generation: number) => ranks.push([rank, generation]),
@@ -127,5 +140,48 @@ describe("runGenerations", () => {
     expect(g.joined()).toBe(1);
     expect(sampleOf(await o.registry.metrics(), "radfleet_train_generation_restarts_total")).toBe(0);
     expect(await isClosed(seen!)).toBe(true);
+  });
+
+  it("fails after maxStalledGenerations generations in a row end before a step completes", async () => {
+    const g = await generations(5);
+    const o = loopOptions(g, 9, 3);
+    const outcome = await runGenerations(o.options, async (info) => {
+      throw new CollectiveError(
+        "PROTOCOL",
+        `rank 1 sent a 12-byte piece where 4 elements were expected (${info.generation})`,
+        1,
+      );
+    });
+    expect(outcome).toEqual({
+      status: "failed",
+      step: 9,
+      reason:
+        "3 generations in a row ended before a step completed (restartPolicy.maxStalledGenerations 3); the last: PROTOCOL: rank 1 sent a 12-byte piece where 4 elements were expected (3)",
+    });
+    expect(g.joined()).toBe(3);
+    expect(o.lines.filter((l) => l.event === "generation_lost").map((l) => l.stalled)).toEqual([1, 2, 3]);
+    expect(o.lines.find((l) => l.event === "training_failed")).toMatchObject({ generation: 3 });
+  });
+
+  it("a generation that completes a step resets the count; 0 means no limit", async () => {
+    // Limit 2: lost, lost after a step (reset), lost, lost after a step, then done: never 2 in a row.
+    const g = await generations(5);
+    const o = loopOptions(g, 0, 2);
+    const outcome = await runGenerations(o.options, async (info) => {
+      if (info.generation === 2 || info.generation === 4) o.progress.step();
+      if (info.generation < 5) throw new CollectiveError("PEER_LOST", "rank 1 went away", 1);
+      return { status: "done", step: 2 };
+    });
+    expect(outcome).toEqual({ status: "done", step: 2 });
+    expect(o.lines.filter((l) => l.event === "generation_lost").map((l) => l.stalled)).toEqual([1, 0, 1, 0]);
+
+    const unlimited = await generations(4);
+    const u = loopOptions(unlimited, 0, 0);
+    const end = await runGenerations(u.options, async (info) => {
+      if (info.generation < 4) throw new CollectiveError("TIMEOUT", "no data from rank 1 in 5 s", 1);
+      return { status: "done", step: 0 };
+    });
+    expect(end).toEqual({ status: "done", step: 0 });
+    expect(unlimited.joined()).toBe(4);
   });
 });

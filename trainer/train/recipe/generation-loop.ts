@@ -1,6 +1,9 @@
 // The generation loop: join a rendezvous round, connect the collective of that generation, train
 // until the run ends or the generation does, and, when the generation ended under us (a peer died,
-// the coordinator aborted it), join the next one and resume from the last commit.
+// the coordinator aborted it), join the next one and resume from the last commit. Generations that
+// keep ending before a single step completes (a peer that breaks every round the same way, a
+// PROTOCOL error from mismatched inputs) fail the trainer after restartPolicy.maxStalledGenerations
+// instead of rejoining forever; its restart then counts against the run's backoffLimit.
 import type { Logger } from "../../../common/log.js";
 import type { Registry } from "../../../common/metrics.js";
 import type { RunSpec } from "../../../common/spec/index.js";
@@ -20,13 +23,15 @@ export type TrainGeneration = (
 ) => Promise<RecipeOutcome>;
 
 export interface GenerationLoopOptions {
-  spec: Pick<RunSpec, "collective">;
+  spec: Pick<RunSpec, "collective"> & {
+    restartPolicy: Pick<RunSpec["restartPolicy"], "maxStalledGenerations">;
+  };
   coordination: Pick<Coordination, "join">;
   listener: CollectiveListener;
   /** Where the collective registers its all-reduce metrics. */
   registry?: Registry;
-  /** The last step this process completed, reported with a failure. */
-  progress: { readonly last: { readonly step: number } };
+  /** The last step this process completed (reported with a failure) and how many it completed. */
+  progress: { readonly last: { readonly step: number }; readonly stepsCompleted: number };
   metrics: Pick<TrainerMetrics, "generationRestarts">;
   log: Logger;
   /** Called when this process's rank changes (metric labels follow the rank). */
@@ -38,8 +43,11 @@ export async function runGenerations(
   train: TrainGeneration,
 ): Promise<RecipeOutcome> {
   const { spec } = o;
+  const limit = spec.restartPolicy.maxStalledGenerations;
+  let stalled = 0;
   for (;;) {
     const g = await o.coordination.join();
+    const stepsAtJoin = o.progress.stepsCompleted;
     o.onRank?.(g.rank, g.generation);
     const glog = o.log.child({ generation: g.generation, rank: g.rank });
     glog.info("generation_joined", { worldSize: g.worldSize, resumeFrom: g.resumeFrom?.step ?? null });
@@ -66,7 +74,15 @@ export async function runGenerations(
       if (err instanceof CollectiveError || g.signal.aborted) {
         // The generation ended under us (a peer died): rejoin and resume from the last commit.
         o.metrics.generationRestarts.inc();
-        glog.warn("generation_lost", { err });
+        stalled = o.progress.stepsCompleted > stepsAtJoin ? 0 : stalled + 1;
+        glog.warn("generation_lost", { err, stalled });
+        if (limit > 0 && stalled >= limit) {
+          const why =
+            err instanceof CollectiveError ? `${err.code}: ${err.message}` : String(g.signal.reason);
+          const reason = `${stalled} generations in a row ended before a step completed (restartPolicy.maxStalledGenerations ${limit}); the last: ${why}`;
+          glog.error("training_failed", { reason });
+          return { status: "failed", step: o.progress.last.step, reason };
+        }
         continue;
       }
       throw err;

@@ -26,6 +26,7 @@ export type ProgressMetrics = Pick<
 
 export class ProgressReporter {
   private lastStep: StepProgress;
+  private completed = 0;
 
   constructor(
     private readonly coordination: Pick<Coordination, "reportProgress">,
@@ -44,6 +45,11 @@ export class ProgressReporter {
     };
   }
 
+  /** Steps this process has completed since it started, across generations and restores. */
+  get stepsCompleted(): number {
+    return this.completed;
+  }
+
   /** The last step this process completed (step 0 with NaN losses before the first). */
   get last(): Readonly<StepProgress> {
     return this.lastStep;
@@ -52,6 +58,7 @@ export class ProgressReporter {
   stepDone(r: StepResult, at: { rank: number; worldSize: number }): void {
     const { metrics } = this;
     const seconds = r.ms.total / 1000;
+    this.completed++;
     if (r.gradNorm !== undefined) metrics.gradNorm.set(r.gradNorm);
     metrics.stepPhase.observe({ phase: "data" }, r.ms.data / 1000);
     metrics.stepPhase.observe({ phase: "forward_backward" }, r.ms.forwardBackward / 1000);
