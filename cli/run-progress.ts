@@ -1,20 +1,22 @@
 // Live progress for `radfleet run`: a status block redrawn in place on a terminal, plain lines
 // (at most one every few seconds, plus every notable event) when stdout is a pipe or a file.
+import type { Progress } from "../common/progress.js";
 
-export interface ProgressSnapshot {
-  step: number;
-  totalSteps: number;
-  loss?: number;
-  lmLoss?: number;
-  clsLoss?: number;
-  samplesPerSecond?: number;
-  generation?: number;
-  worldSize?: number;
-  restarts: number;
-  lastCheckpointStep?: number;
-  lastEval?: string;
-  phase: string;
-}
+/**
+ * What the display shows: the newest worker's progress record (common/progress.ts) where it has
+ * one, and what the run adds (generation, world size, restarts, the newest committed checkpoint,
+ * the last evaluation's headline).
+ */
+export type ProgressSnapshot = Pick<Progress, "step" | "totalSteps"> &
+  Partial<Pick<Progress, "loss" | "lmLoss" | "clsLoss" | "samplesPerSecond">> & {
+    generation?: number;
+    worldSize?: number;
+    restarts: number;
+    lastCheckpointStep?: number;
+    lastEval?: string;
+    /** the worker's phase, or "starting" before its first report */
+    phase: string;
+  };
 
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return "—";
