@@ -79,4 +79,4 @@ test("per backend in one run: 1 and 2 workers, throughput, step split, scaling, 
       expect(x.mfu).toBeLessThan(1);
     }
   }
-}, 400_000);
+}, 900_000);
