@@ -7,9 +7,15 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { Logger } from "../../common/log.js";
+import {
+  DEFAULT_RUN_BUCKET,
+  runProgressKey,
+  runStateKey,
+  type RunProgressRecord,
+} from "../../common/run-records.js";
 
 export const EVENTS_STREAM = "RADFLEET_EVENTS";
-export const STATE_BUCKET = "radfleet-runs";
+export const STATE_BUCKET = DEFAULT_RUN_BUCKET;
 
 export type RunEventType =
   | "worker_joined"
@@ -25,14 +31,13 @@ export function eventSubject(runId: string, type: RunEventType): string {
   return `radfleet.runs.${runId}.events.${type}`;
 }
 
-/** KV keys allow [-/_=.a-zA-Z0-9]; run ids are DNS-label-like, so they fit as they are. */
-export function stateKey(runId: string): string {
-  return `${runId}.state`;
-}
+export const stateKey = runStateKey;
 
 export interface NatsBridgeOptions {
   url: string;
   runId: string;
+  /** The KV bucket of run state and progress (spec.nats.kvBucket). Default DEFAULT_RUN_BUCKET. */
+  bucket?: string;
   log: Logger;
   /** Called for every event that could not be published. */
   onDropped: () => void;
@@ -50,7 +55,8 @@ export class NatsBridge {
   private closed = false;
   private outageLogged = false;
   private droppedInOutage = 0;
-  private pendingState: string | null = null;
+  /** Records not yet written, newest value per key; written again after an outage. */
+  private readonly pending = new Map<string, string>();
   private writing: Promise<void> = Promise.resolve();
   private readonly ackTimeoutMs: number;
 
@@ -98,7 +104,7 @@ export class NatsBridge {
           // Already there (possibly with other settings made by an operator): use it as it is.
           await jsm.streams.info(EVENTS_STREAM);
         });
-      this.kv = await new Kvm(nc).create(STATE_BUCKET, { history: 5 });
+      this.kv = await new Kvm(nc).create(this.opts.bucket ?? STATE_BUCKET, { history: 5 });
     } catch (err) {
       await nc.close().catch(() => {});
       throw err;
@@ -128,7 +134,7 @@ export class NatsBridge {
       const saved = await this.loadState().catch(() => null);
       // The owner merges what an earlier coordinator saved before its own state is written.
       this.onLateConnect?.(saved);
-      if (this.pendingState !== null) await this.flushState();
+      if (this.pending.size > 0) await this.flush();
       return;
     }
   }
@@ -148,7 +154,7 @@ export class NatsBridge {
         this.opts.log.info("nats_reconnected", { url: this.opts.url, eventsDropped: this.droppedInOutage });
         this.outageLogged = false;
         this.droppedInOutage = 0;
-        if (this.pendingState !== null) this.flushState();
+        if (this.pending.size > 0) void this.flush();
       }
     }
   }
@@ -186,26 +192,38 @@ export class NatsBridge {
   /** Reads the run state saved by an earlier coordinator, or null. */
   async loadState(): Promise<unknown> {
     if (!this.kv) return null;
-    const entry = await this.kv.get(stateKey(this.opts.runId));
+    const entry = await this.kv.get(runStateKey(this.opts.runId));
     if (!entry || entry.operation !== "PUT") return null;
     return entry.json<unknown>();
   }
 
   /** Saves the run state; the newest value wins, and it is written again after an outage. */
   saveState(state: unknown): Promise<void> {
-    this.pendingState = JSON.stringify(state);
-    return this.flushState();
+    this.pending.set(runStateKey(this.opts.runId), JSON.stringify(state));
+    return this.flush();
   }
 
-  private flushState(): Promise<void> {
+  /**
+   * Saves the run's progress for the controller's status. Reports arrive every step; while a write
+   * is in flight newer ones replace the pending value, so the writes that follow find the newest
+   * one and the rest have nothing left to write.
+   */
+  saveProgress(progress: RunProgressRecord): Promise<void> {
+    this.pending.set(runProgressKey(this.opts.runId), JSON.stringify(progress));
+    return this.flush();
+  }
+
+  private flush(): Promise<void> {
     this.writing = this.writing.then(async () => {
-      const body = this.pendingState;
-      if (body === null || !this.kv || !this.connected) return;
-      try {
-        await this.kv.put(stateKey(this.opts.runId), body);
-        if (this.pendingState === body) this.pendingState = null;
-      } catch (err) {
-        this.noteOutage(err);
+      for (const [key, body] of [...this.pending]) {
+        if (!this.kv || !this.connected) return;
+        try {
+          await this.kv.put(key, body);
+          if (this.pending.get(key) === body) this.pending.delete(key);
+        } catch (err) {
+          this.noteOutage(err);
+          return;
+        }
       }
     });
     return this.writing;

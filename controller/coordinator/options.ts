@@ -21,6 +21,8 @@ export interface CoordinatorOptions {
   heartbeatTimeoutMs?: number;
   /** NATS server for events and run state; without it events are counted as dropped. */
   natsUrl?: string;
+  /** The KV bucket of the run's state and progress records. Default "radfleet-runs". */
+  natsBucket?: string;
   /**
    * A JSON file that also keeps the run state (written atomically on every change, read at
    * start), so a run without NATS can be resumed. Where both exist their states are merged.
@@ -35,9 +37,9 @@ export interface CoordinatorOptions {
 }
 
 export type ResolvedCoordinatorOptions = Required<
-  Omit<CoordinatorOptions, "natsUrl" | "allowedWorkerIds" | "stateFile">
+  Omit<CoordinatorOptions, "natsUrl" | "natsBucket" | "allowedWorkerIds" | "stateFile">
 > &
-  Pick<CoordinatorOptions, "natsUrl" | "allowedWorkerIds" | "stateFile">;
+  Pick<CoordinatorOptions, "natsUrl" | "natsBucket" | "allowedWorkerIds" | "stateFile">;
 
 function positiveInt(name: string, v: number): number {
   if (!Number.isInteger(v) || v < 1)
@@ -79,6 +81,7 @@ export function resolveOptions(o: CoordinatorOptions): ResolvedCoordinatorOption
     heartbeatIntervalMs,
     heartbeatTimeoutMs,
     natsUrl: o.natsUrl,
+    natsBucket: o.natsBucket,
     stateFile: o.stateFile,
     allowedWorkerIds: o.allowedWorkerIds,
     admitLateJoiners: o.admitLateJoiners ?? true,
@@ -105,6 +108,7 @@ export function coordinatorOptionsFromSpec(
     heartbeatIntervalMs: spec.rendezvous.heartbeatIntervalSeconds * 1000,
     heartbeatTimeoutMs: spec.rendezvous.heartbeatTimeoutSeconds * 1000,
     natsUrl: spec.nats.url,
+    natsBucket: spec.nats.kvBucket,
     keepCheckpoints: spec.checkpoint.keep,
   };
 }

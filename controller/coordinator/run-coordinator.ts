@@ -17,6 +17,7 @@ import type { ResolvedCoordinatorOptions } from "./options.js";
 import type { PersistedRunState } from "./persisted-state.js";
 import type { WorkerProgress } from "../../common/progress.js";
 import { ProgressBoard } from "./progress-board.js";
+import { runProgressRecord } from "./progress-record.js";
 import { Rendezvous, type Member, type Placement } from "./rendezvous.js";
 import { RunState } from "./run-state.js";
 import { Sessions, type SessionEventOut, type SessionSink } from "./sessions.js";
@@ -34,6 +35,7 @@ export class RunCoordinator {
   private readonly sessions: Sessions;
   private readonly rendezvous: Rendezvous;
   private readonly progressBoard: ProgressBoard;
+  private lastEvaluation: Record<string, number> | undefined;
   private readonly leaveListeners = new Set<LeaveListener>();
   private current: Generation | null = null;
   private closed = false;
@@ -338,7 +340,20 @@ export class RunCoordinator {
 
   reportProgress(p: Omit<WorkerProgress, "atUnixMs">): void {
     this.checkWorkerId(p.workerId);
-    this.progressBoard.report({ ...p, atUnixMs: Date.now() });
+    const report = { ...p, atUnixMs: Date.now() };
+    this.progressBoard.report(report);
+    // Rank 0 speaks for the run: its reports become the record the Kubernetes status reads.
+    if (!this.nats || this.current?.rankOf(p.workerId) !== 0) return;
+    if (Object.keys(p.evaluation).length > 0) this.lastEvaluation = { ...p.evaluation };
+    void this.nats.saveProgress(
+      runProgressRecord(report, {
+        generation: this.state.generation,
+        worldSize: this.current.members.length,
+        restarts: this.state.restarts,
+        lastCheckpoint: this.state.latestCheckpoint(),
+        lastEvaluation: this.lastEvaluation,
+      }),
+    );
   }
 
   /** Called with every progress report, as it arrives. */

@@ -280,6 +280,7 @@ export async function startCoordinatorServer(
         ? await NatsBridge.open({
             url: resolved.natsUrl,
             runId: resolved.runId,
+            bucket: resolved.natsBucket,
             log: runLog,
             onDropped: () => metrics.eventsDropped.inc({ run: resolved.runId }),
           })

@@ -1,8 +1,9 @@
-// Where the controller reads a run's training progress for its status. The coordinator writes
-// it to NATS KV (bucket spec.nats.kvBucket, key = run name); tests feed it through the same
-// interface. A missing or unreadable record is not an error: status then shows pods only.
+// Where the controller reads a run's training progress for its status. The run's coordinator
+// writes it to NATS KV (bucket spec.nats.kvBucket, key runProgressKey(run), common/run-records.ts)
+// from rank 0's reports. A missing or unreadable record is not an error: status then shows pods only.
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
+import { runProgressKey } from "../../common/run-records.js";
 import type { RunSpec } from "../../common/spec/index.js";
 import type { RunProgress } from "./types.js";
 
@@ -88,7 +89,7 @@ export function natsProgressReader(opts: { timeoutMs?: number } = {}): ProgressR
       const timeout = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
       const work = (async () => {
         const kv = await bucket(spec.nats.url!, spec.nats.kvBucket);
-        const e = await kv.get(run.name);
+        const e = await kv.get(runProgressKey(run.name));
         return e && e.value.length ? parseProgress(e.string()) : undefined;
       })();
       const aborted = new Promise<undefined>((resolve) =>

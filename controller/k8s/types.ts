@@ -1,6 +1,7 @@
 // The TrainingRun object as the controller sees it. The spec arrives unvalidated from the API
 // server (the CRD schema checks structure; parseRunSpec checks the rest) and is parsed once.
 import type { V1ObjectMeta } from "@kubernetes/client-node";
+import type { RunProgressRecord } from "../../common/run-records.js";
 import type { RunPhase } from "../../common/spec/index.js";
 
 export type ConditionType = "Created" | "Scheduled" | "Running" | "Restarting" | "Succeeded" | "Failed";
@@ -46,15 +47,7 @@ export interface TrainingRunObject {
 }
 
 /** Progress the coordinator publishes (NATS KV, key = run name). */
-export interface RunProgress {
-  step: number;
-  totalSteps: number;
-  loss?: number;
-  generation?: number;
-  worldSize?: number;
-  restarts?: number;
-  lastCheckpoint?: { step: number; uri: string; time: string };
-  evaluation?: Record<string, number>;
+export interface RunProgress extends RunProgressRecord {
   /** When this record was observed (ms since epoch); used for the throughput behind the ETA. */
   observedAtMs?: number;
 }

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { runProgressKey } from "../../../common/run-records.js";
 import { freePort } from "./control-plane.js";
 import { kubeClient } from "./kube-client.js";
 import { namespace, trainingRun } from "./fixtures.js";
@@ -298,7 +299,7 @@ describe.each(["client-node", "rest"] as const)(
         );
         const kv = await new Kvm(nc).create("radfleet-runs");
         await kv.put(
-          "p1",
+          runProgressKey("p1"),
           JSON.stringify({
             step: 50,
             totalSteps: 200,
@@ -325,7 +326,7 @@ describe.each(["client-node", "rest"] as const)(
           evaluation: { rougeL_f: 0.27 },
         });
         // The next poll picks up new progress without any Kubernetes event.
-        await kv.put("p1", JSON.stringify({ step: 150, totalSteps: 200, loss: 0.5 }));
+        await kv.put(runProgressKey("p1"), JSON.stringify({ step: 150, totalSteps: 200, loss: 0.5 }));
         const later = await eventually(
           "progress polled",
           () => getRun(kube, ns, "p1"),

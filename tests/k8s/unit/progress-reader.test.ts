@@ -1,4 +1,6 @@
-// The controller reads run progress from NATS KV as the coordinator writes it (real nats-server).
+// The controller's progress reader on a real nats-server: the record under its key, absent
+// records, no NATS, an unreachable NATS, malformed records. The writer side, with the real
+// coordinator producing the record, is tests/coordinator/progress-kv.test.ts.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -6,6 +8,7 @@ import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runProgressKey } from "../../../common/run-records.js";
 import { parseRunSpec } from "../../../common/spec/index.js";
 import { natsProgressReader, parseProgress } from "../../../controller/k8s/index.js";
 import { freePort, waitFor } from "../../helpers/ports.js";
@@ -35,7 +38,7 @@ afterAll(async () => {
 });
 
 describe("progress reader", () => {
-  it("reads the coordinator's record for a run from the spec's KV bucket", async () => {
+  it("reads a run's record under its progress key in the spec's KV bucket", async () => {
     const nc = await connect({ servers: url });
     const kv = await new Kvm(nc).create("radfleet-runs");
     const record = {
@@ -48,7 +51,7 @@ describe("progress reader", () => {
       lastCheckpoint: { step: 80, uri: "file:///ckpt/80", time: "2026-01-01T00:00:00Z" },
       evaluation: { rougeL_f: 0.25, hallucination_rate: 0.1 },
     };
-    await kv.put("run-a", JSON.stringify(record));
+    await kv.put(runProgressKey("run-a"), JSON.stringify(record));
     const reader = natsProgressReader({ timeoutMs: 2000 });
     const spec = parseRunSpec({ nats: { url } }).spec;
     const got = await reader.read({ namespace: "ml", name: "run-a" }, spec, AbortSignal.timeout(5000));
