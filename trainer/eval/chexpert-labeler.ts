@@ -39,6 +39,8 @@ export interface Mention {
   start: number;
   end: number;
   status: MentionStatus;
+  /** the rule or cue that decided the status, for error listings ("negation before: no") */
+  cue: string;
   laterality?: Laterality;
 }
 
@@ -54,7 +56,9 @@ export interface DetailedLabels {
   labels: LabelVector;
   mentions: Mention[];
   /** mentions of findings outside the 14 (not labels; they only matter for No Finding) */
-  otherFindings: Array<{ text: string; start: number; end: number; status: MentionStatus }>;
+  otherFindings: Array<{ text: string; start: number; end: number; status: MentionStatus; cue: string }>;
+  /** why No Finding is what it is: the finding that blocked it, or that nothing did */
+  noFindingReason: string;
 }
 
 interface CompiledLexicon {
@@ -156,8 +160,21 @@ function blankPseudoNegations(s: string): string {
   return s.replace(PSEUDO_NEGATIONS, (m) => " ".repeat(m.length));
 }
 
-/** Status of the mention at `span` from the cues in its clause. */
-function classify(lower: string, clause: Span, span: Span): MentionStatus {
+interface Decision {
+  status: MentionStatus;
+  cue: string;
+}
+
+/** The text a cue pattern matched, for the decision's description. */
+function cueText(re: RegExp, s: string): string {
+  re.lastIndex = 0;
+  const m = re.exec(s);
+  re.lastIndex = 0;
+  return m ? m[0].trim() : "";
+}
+
+/** Status of the mention at `span` from the cues in its clause, and the cue that decided it. */
+function classify(lower: string, clause: Span, span: Span): Decision {
   // Cues reach at most this far, which also bounds the work on text without punctuation.
   const before = blankPseudoNegations(
     lower.slice(Math.max(clause.start, span.start - MAX_CUE_REACH), span.start),
@@ -166,30 +183,51 @@ function classify(lower: string, clause: Span, span: Span): MentionStatus {
   const after = lower.slice(span.end, Math.min(clause.end, span.end + MAX_CUE_REACH));
 
   // Phase 1: double negatives that hedge.
-  if (PRE_NEGATION_UNCERTAINTY_BEFORE.test(before) || PRE_NEGATION_UNCERTAINTY_AFTER.test(after))
-    return "uncertain";
+  if (PRE_NEGATION_UNCERTAINTY_BEFORE.test(before))
+    return {
+      status: "uncertain",
+      cue: `double negative before: ${cueText(PRE_NEGATION_UNCERTAINTY_BEFORE, before)}`,
+    };
+  if (PRE_NEGATION_UNCERTAINTY_AFTER.test(after))
+    return {
+      status: "uncertain",
+      cue: `double negative after: ${cueText(PRE_NEGATION_UNCERTAINTY_AFTER, after)}`,
+    };
 
   // Phase 2: negation. Inside a long mention ("heart is not enlarged") a cue always counts.
   NEGATION_BEFORE.lastIndex = 0;
-  if (NEGATION_BEFORE.test(inside)) return "negative";
+  if (NEGATION_BEFORE.test(inside))
+    return { status: "negative", cue: `negation inside: ${cueText(NEGATION_BEFORE, inside)}` };
   NEGATION_BEFORE.lastIndex = 0;
   let lastCueEnd = -1;
+  let lastCue = "";
   for (let m = NEGATION_BEFORE.exec(before); m !== null; m = NEGATION_BEFORE.exec(before)) {
     lastCueEnd = m.index + m[0].length;
+    lastCue = m[0];
   }
   if (
     lastCueEnd >= 0 &&
     !NEGATION_SCOPE_BREAK.test(before.slice(lastCueEnd).replace(VERB_AFTER_NEGATION, ""))
   ) {
-    return "negative";
+    return { status: "negative", cue: `negation before: ${lastCue}` };
   }
-  if (NEGATION_AFTER.test(after) || NORMAL_AFTER.test(after)) return "negative";
+  if (NEGATION_AFTER.test(after))
+    return { status: "negative", cue: `negation after: ${cueText(NEGATION_AFTER, after)}` };
+  if (NORMAL_AFTER.test(after))
+    return { status: "negative", cue: `normal after: ${cueText(NORMAL_AFTER, after)}` };
 
   // Phase 3: hedges.
-  if (UNCERTAINTY_BEFORE.test(before) || UNCERTAINTY_BEFORE.test(inside)) return "uncertain";
-  if (ALTERNATIVE_NEAR_BEFORE.test(before) || ALTERNATIVE_NEAR_AFTER.test(after)) return "uncertain";
-  if (UNCERTAINTY_AFTER.test(after)) return "uncertain";
-  return "positive";
+  if (UNCERTAINTY_BEFORE.test(before))
+    return { status: "uncertain", cue: `hedge before: ${cueText(UNCERTAINTY_BEFORE, before)}` };
+  if (UNCERTAINTY_BEFORE.test(inside))
+    return { status: "uncertain", cue: `hedge inside: ${cueText(UNCERTAINTY_BEFORE, inside)}` };
+  if (ALTERNATIVE_NEAR_BEFORE.test(before))
+    return { status: "uncertain", cue: `alternative before: ${cueText(ALTERNATIVE_NEAR_BEFORE, before)}` };
+  if (ALTERNATIVE_NEAR_AFTER.test(after))
+    return { status: "uncertain", cue: `alternative after: ${cueText(ALTERNATIVE_NEAR_AFTER, after)}` };
+  if (UNCERTAINTY_AFTER.test(after))
+    return { status: "uncertain", cue: `hedge after: ${cueText(UNCERTAINTY_AFTER, after)}` };
+  return { status: "positive", cue: "no cue in clause" };
 }
 
 const BILATERAL = /\b(?:bilateral(?:ly)?|bibasila?r|bibasal|biapical|both)\b/;
@@ -248,21 +286,21 @@ export function labelReportDetailed(text: string, opts: LabelerOptions = {}): De
     for (const k of kept) {
       const found = all.find((a) => a.start === k.start && a.end === k.end);
       const clause = clauseOf(lower, sentenceCuts, k);
-      let status: MentionStatus;
+      let decision: Decision;
       if (found?.fixed === "uncertain") {
-        status = "uncertain";
+        decision = { status: "uncertain", cue: "hedged form" };
       } else if (found?.fixed === "negative") {
         // A stated normal state ("heart size is normal") is a negative mention whatever surrounds it.
-        status = "negative";
+        decision = { status: "negative", cue: "normal form" };
       } else {
-        status = classify(lower, clause, k);
+        decision = classify(lower, clause, k);
       }
       mentions.push({
         label: lx.label,
         text: text.slice(k.start, k.end),
         start: k.start,
         end: k.end,
-        status,
+        ...decision,
       });
     }
   }
@@ -272,7 +310,7 @@ export function labelReportDetailed(text: string, opts: LabelerOptions = {}): De
     text: text.slice(s.start, s.end),
     start: s.start,
     end: s.end,
-    status: classify(lower, clauseOf(lower, sentenceCuts, s), s),
+    ...classify(lower, clauseOf(lower, sentenceCuts, s), s),
   }));
 
   const allSpans: Span[] = [...mentions, ...otherFindings];
@@ -282,14 +320,15 @@ export function labelReportDetailed(text: string, opts: LabelerOptions = {}): De
     if (laterality) m.laterality = laterality;
   }
 
-  return { labels: aggregate(mentions, otherFindings, opts), mentions, otherFindings };
+  const { labels, noFindingReason } = aggregate(mentions, otherFindings, opts);
+  return { labels, mentions, otherFindings, noFindingReason };
 }
 
 function aggregate(
   mentions: readonly Mention[],
-  others: ReadonlyArray<{ status: MentionStatus }>,
+  others: ReadonlyArray<{ text: string; status: MentionStatus }>,
   opts: LabelerOptions,
-): LabelVector {
+): { labels: LabelVector; noFindingReason: string } {
   const labels: LabelVector = CHEXPERT_LABELS.map((label): LabelValue => {
     const statuses = mentions.filter((m) => m.label === label).map((m) => m.status);
     if (statuses.includes("positive")) return 1;
@@ -299,12 +338,19 @@ function aggregate(
   });
   const noFinding = CHEXPERT_LABELS.indexOf("No Finding");
   const devices = CHEXPERT_LABELS.indexOf("Support Devices");
-  const anyFinding = labels.some((v, i) => i !== noFinding && i !== devices && (v === 1 || v === -1));
-  const anyOther =
-    (opts.otherFindingsBlockNoFinding ?? true) &&
-    others.some((o) => o.status === "positive" || o.status === "uncertain");
-  labels[noFinding] = anyFinding || anyOther ? null : 1;
-  return labels;
+  const finding = labels.findIndex((v, i) => i !== noFinding && i !== devices && (v === 1 || v === -1));
+  const other =
+    (opts.otherFindingsBlockNoFinding ?? true)
+      ? others.find((o) => o.status === "positive" || o.status === "uncertain")
+      : undefined;
+  labels[noFinding] = finding >= 0 || other ? null : 1;
+  const noFindingReason =
+    finding >= 0
+      ? `blocked by ${CHEXPERT_LABELS[finding]} (${labels[finding] === 1 ? "positive" : "uncertain"})`
+      : other
+        ? `blocked by other finding: ${other.text.toLowerCase()} (${other.status})`
+        : "no finding asserted";
+  return { labels, noFindingReason };
 }
 
 /** The 14 CheXpert values of one report, in CHEXPERT_LABELS order: 1, 0, -1 or null. */
