@@ -1,5 +1,5 @@
 // `radfleet bench labeler [--data DIR] [--uncertain positive|negative|both] [--plain-no-finding]
-// [--errors development|set-aside|all] [--json]`: the labeler on the 296 IU X-ray validation reports
+// [--possible-as-unmentioned] [--errors development|set-aside|all] [--json]`: the labeler on the 296 IU X-ray validation reports
 // against their human gold labels (mapped to CheXpert as the data README says), per observation and
 // pooled, on all studies and on each part of the labeler split, with bootstrap 95% intervals, an
 // error listing, and the labeling speed in words/s against a tokenizing baseline timed in the same
@@ -14,6 +14,7 @@ import {
   labelReport,
   loadIuValidation,
   type LabelerBenchmark,
+  type LabelerOptions,
   type LabelerPartScores,
   type LabelScores,
   type UncertainPolicy,
@@ -22,8 +23,10 @@ import {
 const DEFAULT_DATA = resolve(fileURLToPath(new URL(".", import.meta.url)), "../tests/fixtures/iu-xray");
 
 const USAGE = `usage: radfleet bench labeler [--data DIR] [--uncertain positive|negative|both] [--plain-no-finding]
-                              [--errors development|set-aside|all] [--json]
+                              [--possible-as-unmentioned] [--errors development|set-aside|all] [--json]
   DIR holds reports-valid.json and labels-valid.csv (default ${DEFAULT_DATA}, or $RADFLEET_IU_XRAY_DIR)
+  --possible-as-unmentioned: a possible-grade hedge ("may represent X") does not count for X, as the
+    IU X-ray annotators coded them (default: uncertain, the CheXpert convention)
   --errors PART: list each wrong label of that part (id, label, gold, predicted, value, deciding cue)`;
 
 const f = (x: number): string => x.toFixed(3);
@@ -69,7 +72,7 @@ interface Speed {
 }
 
 /** Words/s of the labeler, and of lowercasing plus word tokenization as a baseline timed in the same run. */
-function measureSpeed(reports: readonly string[], opts: { otherFindingsBlockNoFinding: boolean }): Speed {
+function measureSpeed(reports: readonly string[], opts: LabelerOptions): Speed {
   const words = reports.reduce((a, r) => a + (r.match(/\S+/g)?.length ?? 0), 0);
   const rate = (once: () => void): number => {
     once(); // warm-up: compile the patterns, let the JIT settle
@@ -101,6 +104,7 @@ export async function run(argv: string[]): Promise<number> {
       data: { type: "string" },
       uncertain: { type: "string" },
       "plain-no-finding": { type: "boolean", default: false },
+      "possible-as-unmentioned": { type: "boolean", default: false },
       errors: { type: "string" },
       json: { type: "boolean", default: false },
     },
@@ -121,7 +125,10 @@ export async function run(argv: string[]): Promise<number> {
   }
   const policies: UncertainPolicy[] = which === "both" ? ["positive", "negative"] : [which];
   const dir = values.data ?? process.env.RADFLEET_IU_XRAY_DIR ?? DEFAULT_DATA;
-  const opts = { otherFindingsBlockNoFinding: !values["plain-no-finding"] };
+  const opts: LabelerOptions = {
+    otherFindingsBlockNoFinding: !values["plain-no-finding"],
+    possibleHedge: values["possible-as-unmentioned"] ? "unmentioned" : "uncertain",
+  };
   const results: LabelerBenchmark[] = [];
   let speed: Speed;
   try {

@@ -8,6 +8,7 @@ export {
   labelReport,
   labelReportDetailed,
   type DetailedLabels,
+  type HedgeGrade,
   type LabelerOptions,
   type Laterality,
   type Mention,
