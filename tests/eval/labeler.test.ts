@@ -247,3 +247,15 @@ describe("hedge grades", () => {
     expect(alone[CHEXPERT_LABELS.indexOf("No Finding")]).toBeNull();
   });
 });
+
+describe("hedged forms read with a modal", () => {
+  it("are possible, not probable", () => {
+    const d = labelReportDetailed("Blunting of the right costophrenic angle may represent a small effusion.");
+    expect(d.mentions.filter((m) => m.label === "Pleural Effusion").map((m) => m.hedge)).toEqual([
+      "possible",
+      "possible",
+    ]);
+    const plain = labelReportDetailed("Blunting of the right costophrenic angle.");
+    expect(plain.mentions.find((m) => m.label === "Pleural Effusion")?.hedge).toBe("probable");
+  });
+});

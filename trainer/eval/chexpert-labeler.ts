@@ -12,7 +12,7 @@ import {
 import { LEXICON, OTHER_FINDINGS, type MentionedLabel } from "./chexpert-lexicon.js";
 import { clauseCuts, clauseOf, lowerKeepLength, overlaps, spans, type Span } from "./clause-scope.js";
 import { classifyMention, type Decision, type HedgeGrade, type MentionStatus } from "./mention-status.js";
-import { EXPLAINED_AS_BENIGN_AFTER } from "./negation-cues.js";
+import { EXPLAINED_AS_BENIGN_AFTER, POSSIBLE_BEFORE } from "./negation-cues.js";
 import { NORMAL_ANATOMY } from "./normal-anatomy.js";
 
 export type { HedgeGrade, MentionStatus } from "./mention-status.js";
@@ -171,8 +171,11 @@ export function labelReportDetailed(text: string, opts: LabelerOptions = {}): De
     for (const k of longestNonOverlapping(all)) {
       const c = clause(k);
       if (k.fixed === null && EXPLAINED_AS_BENIGN_AFTER.test(lower.slice(k.end, c.end))) continue;
-      // A stated normal or hedged state ("heart size is normal") holds whatever surrounds it.
-      const decision = k.fixed ?? classifyMention(lower, c, k);
+      // A stated normal or hedged state ("heart size is normal") holds whatever surrounds it, except that
+      // an indirect sign read with a modal ("blunting … may represent a small effusion") is only possible.
+      let decision = k.fixed ?? classifyMention(lower, c, k);
+      if (k.fixed === HEDGED_FORM && POSSIBLE_BEFORE.test(lower.slice(k.end, c.end)))
+        decision = { ...HEDGED_FORM, cue: "hedged form read with a modal", hedge: "possible" };
       mentions.push({
         label: lx.label,
         text: text.slice(k.start, k.end),

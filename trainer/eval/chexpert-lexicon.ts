@@ -89,7 +89,9 @@ export const LEXICON: Record<MentionedLabel, ObservationLexicon> = {
     exclusions: [
       "mass effect",
       "soft tissue mass(?:es)?",
-      "calcified (?:nodules?|granulomas?|lymph nodes?)",
+      // Calcification marks a nodule as an old granuloma, wherever it sits in the noun phrase.
+      "(?:densely |partially )?calcified (?:[a-z0-9-]+ ){0,3}?(?:nodules?|nodular densit(?:y|ies)|granulomas?|lymph nodes?)",
+      "(?:nodules?|nodular densit(?:y|ies)) (?:(?:is|are|appears?|which (?:is|are)) )?(?:densely |partially )?calcified",
       "granulomatous nodules?",
       "(?:bony|osseous|bone|lytic|sclerotic|blastic|skin) lesions?",
       "breast mass(?:es)?",
