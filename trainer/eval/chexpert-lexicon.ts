@@ -212,6 +212,8 @@ export const LEXICON: Record<MentionedLabel, ObservationLexicon> = {
       "devices?",
       "(?:lines?|tubes?)(?:,? (?:or|and) (?:lines?|tubes?|catheters?|devices?))+",
       "(?:medical|support|monitoring) (?:lines|tubes|devices)",
+      // Only a device has a tip that lies somewhere ("right chest XXXX tip in the low SVC").
+      "tip (?:(?:is|lies|projects|terminates|overlies|extends) )?(?:in|at|over|within|into|near|overlying|projecting over) the",
     ],
     exclusions: ["lead to", "leads to"],
   },

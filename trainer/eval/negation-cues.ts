@@ -7,7 +7,7 @@
 
 /** Double negatives that mean "possible": checked first, so "cannot be excluded" is uncertain, not negative. */
 export const PRE_NEGATION_UNCERTAINTY_BEFORE =
-  /\b(?:cannot|can ?not|can't|could not|not) (?:entirely |completely |definitely |totally )?(?:exclude|rule out)\b|\b(?:rule out|r\/o|evaluate for|evaluation for|assess for|question of)\b/;
+  /\b(?:cannot|can ?not|can't|could not|not) (?:entirely |completely |definitely |totally )?(?:exclude|rule out)\b|\b(?:rule out|r\/o|evaluate for|evaluation for|assess for|question of|correlat(?:e|ion) (?:clinically )?for|to exclude)\b/;
 // After the mention only the passive form hedges it; a list may sit between ("effusion or pneumonia
 // cannot be excluded") but no verb of its own ("effusion is present, cannot exclude pneumonia").
 export const PRE_NEGATION_UNCERTAINTY_AFTER =
