@@ -141,14 +141,14 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`labeler benchmark failed on ${dir}: ${(e as Error).message}`);
     return 1;
   }
-  const listed = (b: LabelerBenchmark) =>
-    errorsPart === undefined ? [] : b.errors.filter((e) => errorsPart === "all" || e.part === errorsPart);
+  const listed = (errors: LabelerBenchmark["errors"]) =>
+    errorsPart === undefined ? [] : errors.filter((e) => errorsPart === "all" || e.part === errorsPart);
   if (values.json) {
     console.log(
       JSON.stringify({
-        results: results.map(({ errors: _e, ...rest }) => ({
+        results: results.map(({ errors, ...rest }) => ({
           ...rest,
-          ...(errorsPart ? { errors: listed({ errors: _e } as LabelerBenchmark) } : {}),
+          ...(errorsPart ? { errors: listed(errors) } : {}),
         })),
         speed,
       }),
@@ -162,7 +162,7 @@ export async function run(argv: string[]): Promise<number> {
       `labeler at ${(speed.labelerWordsPerSecond / speed.baselineWordsPerSecond).toFixed(4)} of it)`,
   );
   for (const b of results) {
-    const list = listed(b);
+    const list = listed(b.errors);
     if (errorsPart === undefined) continue;
     console.log(`\nerrors, ${errorsPart}, uncertain as ${b.uncertainPolicy}: ${list.length}`);
     console.log(["id", "part", "label", "gold", "predicted", "value", "cue"].join("\t"));
