@@ -139,10 +139,15 @@ describe("aggregation", () => {
     expect(value("No right effusion. Possible small left effusion.", "Pleural Effusion")).toBe(-1);
   });
 
-  it("No Finding is 1 only when nothing but support devices is positive or uncertain", () => {
+  it("No Finding is 1 only when nothing is positive or uncertain; devices count unless the plain rule is asked", () => {
     const nf = (t: string): LabelValue => value(t, "No Finding");
     expect(nf("Heart size normal. Lungs are clear. No pneumothorax or pleural effusion.")).toBe(1);
-    expect(nf("Right PICC tip in the SVC. Lungs are clear. No effusion.")).toBe(1);
+    // The IU X-ray annotators coded a device as a finding; the plain CheXpert rule ignores devices.
+    expect(nf("Right PICC tip in the SVC. Lungs are clear. No effusion.")).toBeNull();
+    const device = labelReport("Right PICC tip in the SVC. Lungs are clear. No effusion.", {
+      otherFindingsBlockNoFinding: false,
+    });
+    expect(device[CHEXPERT_LABELS.indexOf("No Finding")]).toBe(1);
     expect(nf("Possible small left effusion.")).toBeNull();
     expect(nf("Mild cardiomegaly. No effusion.")).toBeNull();
     // radfleet's extra rule: findings outside the 14 also block No Finding, unless asked not to.
@@ -215,5 +220,42 @@ describe("mention details", () => {
   it("handles empty and odd input", () => {
     expect(labelReport("")).toEqual([...Array(8).fill(null), 1, ...Array(5).fill(null)]);
     expect(labelReport("XXXX XXXX.\n\n???")[CHEXPERT_LABELS.indexOf("No Finding")]).toBe(1);
+  });
+});
+
+describe("hedge grades", () => {
+  const mention = (text: string, label: ChexpertLabel) =>
+    labelReportDetailed(text).mentions.find((m) => m.label === label);
+
+  it("grades a modal or an open question as possible, a leaning or an alternative as probable", () => {
+    expect(mention("Opacity which may represent pneumonia.", "Pneumonia")?.hedge).toBe("possible");
+    expect(mention("Pneumonia cannot be excluded.", "Pneumonia")?.hedge).toBe("possible");
+    expect(mention("Opacity, likely pneumonia.", "Pneumonia")?.hedge).toBe("probable");
+    expect(mention("Atelectasis versus pneumonia.", "Pneumonia")?.hedge).toBe("probable");
+    expect(mention("Borderline cardiomegaly.", "Cardiomegaly")?.hedge).toBe("probable");
+    expect(mention("Right lower lobe pneumonia.", "Pneumonia")?.hedge).toBeUndefined();
+  });
+
+  it("drops possible-grade mentions from their observation on request, but they still block No Finding", () => {
+    const text = "Opacity which may represent pneumonia. Atelectasis versus consolidation.";
+    const v = labelReport(text, { possibleHedge: "unmentioned" });
+    expect(v[CHEXPERT_LABELS.indexOf("Pneumonia")]).toBeNull();
+    expect(v[CHEXPERT_LABELS.indexOf("Consolidation")]).toBe(-1);
+    expect(labelReport(text)[CHEXPERT_LABELS.indexOf("Pneumonia")]).toBe(-1);
+    const alone = labelReport("Possible small left effusion.", { possibleHedge: "unmentioned" });
+    expect(alone[CHEXPERT_LABELS.indexOf("Pleural Effusion")]).toBeNull();
+    expect(alone[CHEXPERT_LABELS.indexOf("No Finding")]).toBeNull();
+  });
+});
+
+describe("hedged forms read with a modal", () => {
+  it("are possible, not probable", () => {
+    const d = labelReportDetailed("Blunting of the right costophrenic angle may represent a small effusion.");
+    expect(d.mentions.filter((m) => m.label === "Pleural Effusion").map((m) => m.hedge)).toEqual([
+      "possible",
+      "possible",
+    ]);
+    const plain = labelReportDetailed("Blunting of the right costophrenic angle.");
+    expect(plain.mentions.find((m) => m.label === "Pleural Effusion")?.hedge).toBe("probable");
   });
 });

@@ -1,8 +1,7 @@
-// Rule-based CheXpert-style labeler: mentions from the lexicon, a status per mention from
-// negation/uncertainty cues within the mention's clause, then the CheXpert aggregation:
-// positive if any mention is positive, else uncertain if any is uncertain, else negative if any is
-// negated, else blank; No Finding positive only when no other observation except Support Devices
-// is positive or uncertain.
+// Rule-based CheXpert-style labeler: mentions from the lexicon and normal-anatomy statements, a status
+// per mention from the cues in its clause (mention-status.ts), then the CheXpert aggregation: positive
+// if any mention is positive, else uncertain if any is uncertain, else negative if any is negated, else
+// blank. No Finding is positive only when nothing but normal anatomy is asserted (see aggregate).
 
 import {
   CHEXPERT_LABELS,
@@ -11,24 +10,12 @@ import {
   type LabelValue,
 } from "../../common/chexpert.js";
 import { LEXICON, OTHER_FINDINGS, type MentionedLabel } from "./chexpert-lexicon.js";
-import {
-  ALTERNATIVE_NEAR_AFTER,
-  ALTERNATIVE_NEAR_BEFORE,
-  CLAUSE_BOUNDARY,
-  NEGATION_AFTER,
-  NEGATION_BEFORE,
-  NEGATION_SCOPE_BREAK,
-  NORMAL_AFTER,
-  PRE_NEGATION_UNCERTAINTY_AFTER,
-  PRE_NEGATION_UNCERTAINTY_BEFORE,
-  PSEUDO_NEGATIONS,
-  SENTENCE_BOUNDARY,
-  UNCERTAINTY_AFTER,
-  UNCERTAINTY_BEFORE,
-  VERB_AFTER_NEGATION,
-} from "./negation-cues.js";
+import { clauseCuts, clauseOf, lowerKeepLength, overlaps, spans, type Span } from "./clause-scope.js";
+import { classifyMention, type Decision, type HedgeGrade, type MentionStatus } from "./mention-status.js";
+import { EXPLAINED_AS_BENIGN_AFTER, POSSIBLE_BEFORE } from "./negation-cues.js";
+import { NORMAL_ANATOMY } from "./normal-anatomy.js";
 
-export type MentionStatus = "positive" | "negative" | "uncertain";
+export type { HedgeGrade, MentionStatus } from "./mention-status.js";
 export type Laterality = "left" | "right" | "bilateral";
 
 export interface Mention {
@@ -39,22 +26,43 @@ export interface Mention {
   start: number;
   end: number;
   status: MentionStatus;
+  /** the rule or cue that decided the status, for error listings ("negation before: no") */
+  cue: string;
+  /** for uncertain mentions: probable ("likely", "versus") or possible ("may", "cannot exclude") */
+  hedge?: HedgeGrade;
   laterality?: Laterality;
 }
 
 export interface LabelerOptions {
   /**
-   * Let findings outside the 14 (granuloma, emphysema, degenerative spine…) block No Finding as well.
-   * Default true: a report naming one is not a normal study. false gives the plain CheXpert rule.
+   * Let findings outside the 14 (granuloma, emphysema, degenerative spine…) and support devices block
+   * No Finding as well. Default true: the IU X-ray annotators coded a report naming one as not normal.
+   * false gives the plain CheXpert rule.
    */
   otherFindingsBlockNoFinding?: boolean;
+  /**
+   * What a possible-grade hedge ("may represent pneumonia", "cannot exclude") makes of its mention:
+   * "uncertain" (default, the CheXpert convention) or "unmentioned" (the mention does not count for its
+   * observation, though it still blocks No Finding), which is how the IU X-ray annotators coded them.
+   */
+  possibleHedge?: "uncertain" | "unmentioned";
+}
+
+export interface OtherFinding {
+  text: string;
+  start: number;
+  end: number;
+  status: MentionStatus;
+  cue: string;
 }
 
 export interface DetailedLabels {
   labels: LabelVector;
   mentions: Mention[];
   /** mentions of findings outside the 14 (not labels; they only matter for No Finding) */
-  otherFindings: Array<{ text: string; start: number; end: number; status: MentionStatus }>;
+  otherFindings: OtherFinding[];
+  /** why No Finding is what it is: the finding that blocked it, or that nothing did */
+  noFindingReason: string;
 }
 
 interface CompiledLexicon {
@@ -80,117 +88,7 @@ const COMPILED: CompiledLexicon[] = (Object.keys(LEXICON) as MentionedLabel[]).m
   };
 });
 const OTHER = wordRegex(OTHER_FINDINGS);
-
-interface Span {
-  start: number;
-  end: number;
-}
-
-function spans(re: RegExp | null, text: string): Span[] {
-  if (re === null) return [];
-  const out: Span[] = [];
-  re.lastIndex = 0;
-  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-    if (m[0].length === 0) {
-      re.lastIndex++;
-      continue;
-    }
-    out.push({ start: m.index, end: m.index + m[0].length });
-  }
-  return out;
-}
-
-const overlaps = (a: Span, b: Span): boolean => a.start < b.end && b.start < a.end;
-
-/** Lowercase without changing the length, so offsets in the lowered text are offsets in the report. */
-function lowerKeepLength(text: string): string {
-  let out = "";
-  for (const ch of text) {
-    const l = ch.toLowerCase();
-    out += l.length === ch.length ? l : ch;
-  }
-  return out;
-}
-
-function boundaries(re: RegExp, text: string, from: number, to: number): number[] {
-  const out: number[] = [];
-  re.lastIndex = 0;
-  const slice = text.slice(from, to);
-  for (let m = re.exec(slice); m !== null; m = re.exec(slice)) {
-    out.push(from + m.index, from + m.index + m[0].length);
-    if (m[0].length === 0) re.lastIndex++;
-  }
-  return out;
-}
-
-/** Sentence and clause cuts of a text, sorted: computed once per report. */
-function clauseCuts(text: string, lower: string): number[] {
-  // Sentence ends are found in the original text: a period directly before a capital also ends one.
-  const cuts = [
-    ...boundaries(SENTENCE_BOUNDARY, text, 0, text.length),
-    ...boundaries(CLAUSE_BOUNDARY, lower, 0, lower.length),
-  ];
-  return [...new Set(cuts)].sort((a, b) => a - b);
-}
-
-/** The clause around a span: from the last cut at or before it to the first cut at or after it. */
-function clauseOf(lower: string, cuts: readonly number[], span: Span): Span {
-  // Binary search for the first cut >= span.end; the one before it that is <= span.start opens the clause.
-  let lo = 0;
-  let hi = cuts.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (cuts[mid] < span.end) lo = mid + 1;
-    else hi = mid;
-  }
-  const end = lo < cuts.length ? cuts[lo] : lower.length;
-  let k = lo - 1;
-  while (k >= 0 && cuts[k] > span.start) k--;
-  const start = k >= 0 ? cuts[k] : 0;
-  return { start, end };
-}
-
-const MAX_CUE_REACH = 250;
-
-function blankPseudoNegations(s: string): string {
-  return s.replace(PSEUDO_NEGATIONS, (m) => " ".repeat(m.length));
-}
-
-/** Status of the mention at `span` from the cues in its clause. */
-function classify(lower: string, clause: Span, span: Span): MentionStatus {
-  // Cues reach at most this far, which also bounds the work on text without punctuation.
-  const before = blankPseudoNegations(
-    lower.slice(Math.max(clause.start, span.start - MAX_CUE_REACH), span.start),
-  );
-  const inside = blankPseudoNegations(lower.slice(span.start, span.end));
-  const after = lower.slice(span.end, Math.min(clause.end, span.end + MAX_CUE_REACH));
-
-  // Phase 1: double negatives that hedge.
-  if (PRE_NEGATION_UNCERTAINTY_BEFORE.test(before) || PRE_NEGATION_UNCERTAINTY_AFTER.test(after))
-    return "uncertain";
-
-  // Phase 2: negation. Inside a long mention ("heart is not enlarged") a cue always counts.
-  NEGATION_BEFORE.lastIndex = 0;
-  if (NEGATION_BEFORE.test(inside)) return "negative";
-  NEGATION_BEFORE.lastIndex = 0;
-  let lastCueEnd = -1;
-  for (let m = NEGATION_BEFORE.exec(before); m !== null; m = NEGATION_BEFORE.exec(before)) {
-    lastCueEnd = m.index + m[0].length;
-  }
-  if (
-    lastCueEnd >= 0 &&
-    !NEGATION_SCOPE_BREAK.test(before.slice(lastCueEnd).replace(VERB_AFTER_NEGATION, ""))
-  ) {
-    return "negative";
-  }
-  if (NEGATION_AFTER.test(after) || NORMAL_AFTER.test(after)) return "negative";
-
-  // Phase 3: hedges.
-  if (UNCERTAINTY_BEFORE.test(before) || UNCERTAINTY_BEFORE.test(inside)) return "uncertain";
-  if (ALTERNATIVE_NEAR_BEFORE.test(before) || ALTERNATIVE_NEAR_AFTER.test(after)) return "uncertain";
-  if (UNCERTAINTY_AFTER.test(after)) return "uncertain";
-  return "positive";
-}
+const ANATOMY = NORMAL_ANATOMY.map((a) => ({ re: wordRegex([a.pattern]), absent: a.absent }));
 
 const BILATERAL = /\b(?:bilateral(?:ly)?|bibasila?r|bibasal|biapical|both)\b/;
 
@@ -225,86 +123,122 @@ function lateralityOf(
 }
 
 /** Keep the longest of overlapping spans (first wins on a tie). */
-function longestNonOverlapping(list: Span[]): Span[] {
+function longestNonOverlapping<T extends Span>(list: T[]): T[] {
   const sorted = [...list].sort((a, b) => b.end - b.start - (a.end - a.start) || a.start - b.start);
-  const kept: Span[] = [];
+  const kept: T[] = [];
   for (const s of sorted) if (!kept.some((k) => overlaps(k, s))) kept.push(s);
   return kept.sort((a, b) => a.start - b.start);
 }
 
+type Candidate = Span & { fixed: Decision | null };
+
+const NORMAL_FORM: Decision = { status: "negative", cue: "normal form" };
+const HEDGED_FORM: Decision = { status: "uncertain", cue: "hedged form", hedge: "probable" };
+
 export function labelReportDetailed(text: string, opts: LabelerOptions = {}): DetailedLabels {
   const lower = lowerKeepLength(text);
-  const sentenceCuts = clauseCuts(text, lower);
+  const cuts = clauseCuts(text, lower);
+  const clause = (s: Span): Span => clauseOf(lower.length, cuts, s);
   const mentions: Mention[] = [];
+
+  // Normal-anatomy statements: their words are not mentions, and they add negatives.
+  const anatomy = ANATOMY.flatMap((a) => spans(a.re, lower).map((s) => ({ ...s, absent: a.absent })));
+  for (const a of anatomy) {
+    for (const label of a.absent) {
+      const cue = `normal anatomy: ${lower.slice(a.start, a.end)}`;
+      mentions.push({
+        label,
+        text: text.slice(a.start, a.end),
+        start: a.start,
+        end: a.end,
+        status: "negative",
+        cue,
+      });
+    }
+  }
 
   for (const lx of COMPILED) {
     const excluded = spans(lx.exclusions, lower);
-    const normal = spans(lx.normalForms, lower).map((s) => ({ ...s, fixed: "negative" as const }));
-    const hedged = spans(lx.uncertainForms, lower).map((s) => ({ ...s, fixed: "uncertain" as const }));
-    const plain = spans(lx.mentions, lower).map((s) => ({ ...s, fixed: null }));
+    const all: Candidate[] = [
+      ...spans(lx.uncertainForms, lower).map((s) => ({ ...s, fixed: HEDGED_FORM })),
+      ...spans(lx.normalForms, lower).map((s) => ({ ...s, fixed: NORMAL_FORM })),
+      // A word inside a normal-anatomy statement ("pleural spaces are clear") mentions nothing.
+      ...spans(lx.mentions, lower)
+        .filter((s) => !anatomy.some((a) => overlaps(a, s)))
+        .map((s) => ({ ...s, fixed: null })),
+    ].filter((s) => !excluded.some((e) => overlaps(e, s)));
     // Longer spans win: "heart size is normal" over "heart", "blunting of the costophrenic angle" over none.
-    const all = [...hedged, ...normal, ...plain].filter((s) => !excluded.some((e) => overlaps(e, s)));
-    const kept = longestNonOverlapping(all);
-    for (const k of kept) {
-      const found = all.find((a) => a.start === k.start && a.end === k.end);
-      const clause = clauseOf(lower, sentenceCuts, k);
-      let status: MentionStatus;
-      if (found?.fixed === "uncertain") {
-        status = "uncertain";
-      } else if (found?.fixed === "negative") {
-        // A stated normal state ("heart size is normal") is a negative mention whatever surrounds it.
-        status = "negative";
-      } else {
-        status = classify(lower, clause, k);
-      }
+    for (const k of longestNonOverlapping(all)) {
+      const c = clause(k);
+      if (k.fixed === null && EXPLAINED_AS_BENIGN_AFTER.test(lower.slice(k.end, c.end))) continue;
+      // A stated normal or hedged state ("heart size is normal") holds whatever surrounds it, except that
+      // an indirect sign read with a modal ("blunting … may represent a small effusion") is only possible.
+      let decision = k.fixed ?? classifyMention(lower, c, k);
+      if (k.fixed === HEDGED_FORM && POSSIBLE_BEFORE.test(lower.slice(k.end, c.end)))
+        decision = { ...HEDGED_FORM, cue: "hedged form read with a modal", hedge: "possible" };
       mentions.push({
         label: lx.label,
         text: text.slice(k.start, k.end),
         start: k.start,
         end: k.end,
-        status,
+        ...decision,
       });
     }
   }
   mentions.sort((a, b) => a.start - b.start || a.label.localeCompare(b.label));
 
-  const otherFindings = spans(OTHER, lower).map((s) => ({
-    text: text.slice(s.start, s.end),
-    start: s.start,
-    end: s.end,
-    status: classify(lower, clauseOf(lower, sentenceCuts, s), s),
-  }));
+  const otherFindings: OtherFinding[] = spans(OTHER, lower).map((s) => {
+    const { status, cue } = classifyMention(lower, clause(s), s);
+    return { text: text.slice(s.start, s.end), start: s.start, end: s.end, status, cue };
+  });
 
   const allSpans: Span[] = [...mentions, ...otherFindings];
   for (const m of mentions) {
     const neighbours = allSpans.filter((n) => !overlaps(n, m));
-    const laterality = lateralityOf(lower, clauseOf(lower, sentenceCuts, m), m, neighbours);
+    const laterality = lateralityOf(lower, clause(m), m, neighbours);
     if (laterality) m.laterality = laterality;
   }
 
-  return { labels: aggregate(mentions, otherFindings, opts), mentions, otherFindings };
+  const { labels, noFindingReason } = aggregate(mentions, otherFindings, opts);
+  return { labels, mentions, otherFindings, noFindingReason };
 }
 
 function aggregate(
   mentions: readonly Mention[],
-  others: ReadonlyArray<{ status: MentionStatus }>,
+  others: readonly OtherFinding[],
   opts: LabelerOptions,
-): LabelVector {
+): { labels: LabelVector; noFindingReason: string } {
+  const dropPossible = opts.possibleHedge === "unmentioned";
+  const counted = (m: Mention): boolean => !(dropPossible && m.hedge === "possible");
   const labels: LabelVector = CHEXPERT_LABELS.map((label): LabelValue => {
-    const statuses = mentions.filter((m) => m.label === label).map((m) => m.status);
+    const statuses = mentions.filter((m) => m.label === label && counted(m)).map((m) => m.status);
     if (statuses.includes("positive")) return 1;
     if (statuses.includes("uncertain")) return -1;
     if (statuses.includes("negative")) return 0;
     return null;
   });
+
+  // No Finding: blocked by any of the other observations asserted or hedged (a possible hedge too:
+  // a report that raises a finding is not a normal study) and, unless the plain CheXpert rule is
+  // asked for, by a support device or a finding outside the 14, as the IU X-ray annotators coded them.
   const noFinding = CHEXPERT_LABELS.indexOf("No Finding");
-  const devices = CHEXPERT_LABELS.indexOf("Support Devices");
-  const anyFinding = labels.some((v, i) => i !== noFinding && i !== devices && (v === 1 || v === -1));
-  const anyOther =
-    (opts.otherFindingsBlockNoFinding ?? true) &&
-    others.some((o) => o.status === "positive" || o.status === "uncertain");
-  labels[noFinding] = anyFinding || anyOther ? null : 1;
-  return labels;
+  const extended = opts.otherFindingsBlockNoFinding ?? true;
+  const blocking = mentions.find(
+    (m) =>
+      m.label !== "No Finding" &&
+      (extended || m.label !== "Support Devices") &&
+      (m.status === "positive" || m.status === "uncertain"),
+  );
+  const other = extended
+    ? others.find((o) => o.status === "positive" || o.status === "uncertain")
+    : undefined;
+  labels[noFinding] = blocking || other ? null : 1;
+  const noFindingReason = blocking
+    ? `blocked by ${blocking.label}: "${blocking.text.toLowerCase()}" ${blocking.status} (${blocking.cue})`
+    : other
+      ? `blocked by other finding: "${other.text.toLowerCase()}" ${other.status} (${other.cue})`
+      : "no finding asserted";
+  return { labels, noFindingReason };
 }
 
 /** The 14 CheXpert values of one report, in CHEXPERT_LABELS order: 1, 0, -1 or null. */

@@ -89,7 +89,9 @@ export const LEXICON: Record<MentionedLabel, ObservationLexicon> = {
     exclusions: [
       "mass effect",
       "soft tissue mass(?:es)?",
-      "calcified (?:nodules?|granulomas?|lymph nodes?)",
+      // Calcification marks a nodule as an old granuloma, wherever it sits in the noun phrase.
+      "(?:densely |partially )?calcified (?:[a-z0-9-]+ ){0,3}?(?:nodules?|nodular densit(?:y|ies)|granulomas?|lymph nodes?)",
+      "(?:nodules?|nodular densit(?:y|ies)) (?:(?:is|are|appears?|which (?:is|are)) )?(?:densely |partially )?calcified",
       "granulomatous nodules?",
       "(?:bony|osseous|bone|lytic|sclerotic|blastic|skin) lesions?",
       "breast mass(?:es)?",
@@ -176,6 +178,9 @@ export const LEXICON: Record<MentionedLabel, ObservationLexicon> = {
       "pleuroparenchymal (?:scarring|thickening)",
       "pleural reaction",
       "apical (?:cap|capping)",
+      // A head shared by two coordinated findings: "pleural effusion versus thickening" names pleural
+      // thickening too; the "versus" inside the span then makes it uncertain.
+      "pleural (?:effusions?|fluid) (?:or|versus|vs\\.?|and/or|and) (?:pleural )?(?:thickening|scarring)",
     ],
   },
   Fracture: {
@@ -205,6 +210,10 @@ export const LEXICON: Record<MentionedLabel, ObservationLexicon> = {
       "loop recorder",
       "drains?",
       "devices?",
+      "(?:lines?|tubes?)(?:,? (?:or|and) (?:lines?|tubes?|catheters?|devices?))+",
+      "(?:medical|support|monitoring) (?:lines|tubes|devices)",
+      // Only a device has a tip that lies somewhere ("right chest XXXX tip in the low SVC").
+      "tip (?:(?:is|lies|projects|terminates|overlies|extends) )?(?:in|at|over|within|into|near|overlying|projecting over) the",
     ],
     exclusions: ["lead to", "leads to"],
   },
@@ -272,6 +281,8 @@ export const OTHER_FINDINGS: string[] = [
   "elevat(?:ed|ion) (?:of the )?(?:right |left )?(?:hemi)?diaphragm",
   "(?:right |left )?(?:hemi)?diaphragm(?:atic)? (?:is |are )?elevat(?:ed|ion)",
   "lymphadenopathy",
+  "lymph nodes?",
+  "lobulated (?:contour|margin)",
   "adenopathy",
   "osteopenia",
   "osteopenic",
@@ -289,6 +300,32 @@ export const OTHER_FINDINGS: string[] = [
   "vertebroplasty",
   "kyphoplasty",
   "hyperaerat(?:ed|ion)",
+  // Categories of chest-film abnormality outside the 14 (surgery and hardware, foreign bodies,
+  // free air, chest-wall and airway changes, vascular and hilar enlargement): written from the kinds
+  // of finding, not from report phrases.
+  "(?:thoracotomy|lobectomy|pneumonectomy|mastectomy|cabg|bypass graft(?:ing)?|arthroplasty|spinal fusion)",
+  "(?:surgical|orthopedic|fixation|spinal) (?:hardware|rods?|plates?|screws?)",
+  "(?:sternal |sternotomy )?(?:wires|sutures?|staples)",
+  "prosthes(?:is|es)",
+  "foreign bod(?:y|ies)",
+  "(?:bullet|shrapnel|metallic) (?:fragments?|fragment|densit(?:y|ies)|foreign bod(?:y|ies))",
+  "(?:free (?:intraperitoneal |subdiaphragmatic )?air|pneumoperitoneum|pneumomediastinum)",
+  "subcutaneous (?:emphysema|air)",
+  "(?:pectus (?:excavatum|carinatum)|cervical ribs?)",
+  "air-?fluid levels?",
+  "cavitation",
+  "abscess",
+  "volume loss",
+  "(?:mediastinal|tracheal) (?:shift|deviation)",
+  "(?:hilar|hila) (?:enlargement|fullness|prominence)",
+  "(?:enlarged|prominent|full) hil(?:a|um|ar)",
+  "pulmonary (?:arterial |artery )?hypertension",
+  "(?:enlarged|dilated|prominent) (?:pulmonary arter(?:y|ies)|aorta|esophagus)",
+  "hiatal",
+  "bronchitis",
+  "bronch(?:ial|ovascular) (?:wall )?thickening",
+  "sarcoid(?:osis)?",
+  "vascular (?:calcification|prominence|redistribution)",
 ];
 
 export const OTHER_EXCLUSIONS: string[] = [];

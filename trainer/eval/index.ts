@@ -8,6 +8,7 @@ export {
   labelReport,
   labelReportDetailed,
   type DetailedLabels,
+  type HedgeGrade,
   type LabelerOptions,
   type Laterality,
   type Mention,
@@ -34,7 +35,18 @@ export {
   type WorstExample,
 } from "./evaluate.js";
 export { writeEvalReport, renderMarkdown } from "./report-writer.js";
-export { benchmarkLabeler, loadIuValidation, type LabelerBenchmark } from "./labeler-benchmark.js";
+export {
+  benchmarkLabeler,
+  describeDecision,
+  loadIuValidation,
+  type IuStudy,
+  type LabelerBenchmark,
+  type LabelerBenchmarkOptions,
+  type LabelerError,
+  type LabelerPartScores,
+  type LabelScores,
+} from "./labeler-benchmark.js";
+export { LABELER_SPLIT_SEED, splitLabelerStudies, type LabelerSplitPart } from "./labeler-split.js";
 export { parseIuGold, IU_GOLD_MAPPING, IU_GOLD_OPTIONAL, iuStudyKey } from "./iu-gold.js";
 export { readEvalInputs, readReportsFile, csvField, type ReportRow } from "./eval-inputs.js";
 export {

@@ -85,10 +85,11 @@ export function drawFindings(
     for (const d of ["ett", "cvc", "pacemaker", "ngt"] as const) if (rand() < 0.4) devices.push(d);
     if (devices.length === 0) devices.push(pick(["ett", "cvc", "pacemaker", "ngt"] as const));
   }
-  // CheXpert labeler rule: No Finding is positive when no pathology is positive or uncertain
-  // (Support Devices does not count), and blank otherwise.
+  // radfleet's labeler rule (trainer/eval): No Finding is positive when no other observation is
+  // positive or uncertain, support devices included (the IU X-ray annotators' convention), and blank
+  // otherwise.
   const anyPathology = CHEXPERT_LABELS.some(
-    (l) => l !== "No Finding" && l !== "Support Devices" && (state[l] === "pos" || state[l] === "unc"),
+    (l) => l !== "No Finding" && (state[l] === "pos" || state[l] === "unc"),
   );
   state["No Finding"] = anyPathology ? "none" : "pos";
   return { state, side, size, zone, devices };

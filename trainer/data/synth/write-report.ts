@@ -242,8 +242,13 @@ export function writeReport(f: StudyFindings, rand: () => number, style: "defaul
     "Atelectasis",
     "Edema",
   ].some((l) => st[l as ChexpertLabel] === "pos" || st[l as ChexpertLabel] === "unc");
-  if (!lungFinding && rand() < 0.6)
+  if (!lungFinding && rand() < 0.6) {
     sentences.push({ region: 1, text: style === "terse" ? "Lungs clear." : "The lungs are clear." });
+    // The labels say what the report says, and radfleet's labeler reads "the lungs are clear" as
+    // stating no opacity, consolidation or pneumonia (trainer/eval/normal-anatomy.ts).
+    for (const l of ["Lung Opacity", "Consolidation", "Pneumonia"] as const)
+      if (st[l] === "none") st[l] = "neg";
+  }
   for (const d of f.devices)
     sentences.push({
       region: 4,
