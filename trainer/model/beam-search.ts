@@ -109,7 +109,7 @@ export function generateBeam(
         finished = byScore([...finished, ...fresh]).slice(0, width);
 
         const nextRunning = next.map(({ i, score }) => ({ tokens: grown[i], score, finished: false }));
-        const best = nextRunning[0].score / (t + 1) ** lengthPenalty;
+        const best = nextRunning[0].score / norm;
         const worst = Math.min(...finished.map((f) => f.score));
         const canImprove = finished.some((f) => best > (f.finished ? worst : NONE));
         if (!canImprove || ends.every(Boolean)) break;
