@@ -7,6 +7,7 @@ export {
   type QuantizationOptions,
   type LoraOptions,
   type HeadOptions,
+  type GenerationOptions,
 } from "./run-spec.js";
 export { SpecError, type SpecIssue } from "./schema.js";
 export {

@@ -248,11 +248,55 @@ const evaluation = object({
     default: "negative",
     description: "Uncertain labels in clinical metrics.",
   }),
-  generation: object({
-    maxNewTokens: int({ default: 96, min: 1 }),
-    numBeams: int({ default: 1, min: 1, max: 16 }),
-    repetitionPenalty: num({ default: 1.0, min: 1 }),
-  }),
+  // Hugging Face generate's controls under its names in camelCase, with its semantics and its
+  // no-op values as defaults (tests/model/decoding-parity.test.ts checks them against transformers).
+  generation: object(
+    {
+      maxNewTokens: int({
+        default: 96,
+        min: 1,
+        description: "Most tokens generated per report (max_new_tokens), capped at data.maxReportTokens + 1.",
+      }),
+      minNewTokens: int({
+        default: 0,
+        min: 0,
+        description:
+          "The end-of-sequence token is forbidden until this many tokens are generated (min_new_tokens).",
+      }),
+      numBeams: int({
+        default: 1,
+        min: 1,
+        max: 16,
+        description: "Beam width; 1 is greedy decoding (num_beams).",
+      }),
+      repetitionPenalty: num({
+        default: 1.0,
+        min: 1,
+        description:
+          "Divides a positive score (multiplies a negative one) of every token already in the sequence, prompt included; 1 is off (repetition_penalty).",
+      }),
+      noRepeatNgramSize: int({
+        default: 0,
+        min: 0,
+        description:
+          "Forbids any n-gram of this size from occurring twice in the sequence, prompt included; 0 is off (no_repeat_ngram_size).",
+      }),
+      lengthPenalty: num({
+        default: 1.0,
+        description:
+          "Beam search only: a finished beam's score is its log-probability over (generated length) ** lengthPenalty; > 0 favours longer reports, < 0 shorter (length_penalty).",
+      }),
+    },
+    {
+      refine(v, path, issues) {
+        if (v.minNewTokens > v.maxNewTokens)
+          issues.push({
+            path: `${path}.minNewTokens`,
+            message: `expected <= maxNewTokens (${v.maxNewTokens}), got ${v.minNewTokens}`,
+          });
+      },
+    },
+  ),
 });
 
 const replicas = object(
@@ -391,6 +435,8 @@ export type ModelOptions = RunSpec["model"];
 export type QuantizationOptions = ModelOptions["quantization"];
 export type LoraOptions = ModelOptions["lora"];
 export type HeadOptions = ModelOptions["head"];
+/** Decoding controls (Hugging Face generate's, camelCased). */
+export type GenerationOptions = RunSpec["evaluation"]["generation"];
 
 /** spec.model with every default filled in, read from the schema above (for callers that build a model without a run spec). */
 export function modelDefaults(): ModelOptions {

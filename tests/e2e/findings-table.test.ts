@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { renderTableText, type FindingsTable } from "../../trainer/findings/index.js";
+import { pretokenize } from "../../trainer/model/tokenizer.js";
 import { waitFor } from "../helpers/ports.js";
 import { progress, radfleet, synthData, workerLogs, writeSpec } from "./helpers.js";
 
@@ -181,6 +182,21 @@ describe("task.findingsTable", () => {
     expect(out.findingsTable.rows.map((x) => x.state)).toEqual(first.findingsTable!.rows.map((x) => x.state));
     expect(out.findingsTableText).toBe(renderTableText(first.findingsTable!));
     expect(out.report).toBe(first.generated);
+    // The decoding flags reach the decoder: with no_repeat_ngram_size 1 no word comes twice.
+    const once = await radfleet([
+      "generate",
+      runDir("prompt"),
+      image,
+      "--max-new-tokens",
+      "24",
+      "--no-repeat-ngram-size",
+      "1",
+      "--json",
+    ]).done;
+    expect(once.code, once.out).toBe(0);
+    const words = pretokenize((JSON.parse(once.out.trim().split("\n").at(-1)!) as { report: string }).report);
+    expect(words.length).toBeGreaterThan(0);
+    expect(new Set(words).size, words.join(" ")).toBe(words.length);
     // Without the saved thresholds a table cannot be made the way the run made it: refused, named.
     const bare = join(root, "bare-adapter");
     await cp(join(runDir("prompt"), "adapter"), bare, { recursive: true });

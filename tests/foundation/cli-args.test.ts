@@ -1,5 +1,8 @@
 // The shared command-line parsing every subcommand uses: help, bad flags and stray arguments give
 // usage and exit codes; numeric and choice flags name the flag they reject.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { choiceFlag, intFlag, numFlag, parseCommandLine, UsageError } from "../../common/cli.js";
 
@@ -75,5 +78,34 @@ describe("radfleet controller's flags (checked before any cluster is contacted)"
     expect(err.join("")).toMatch(/unexpected argument "extra"/);
     expect(await run(["--help"])).toBe(0);
     expect(out.join("")).toMatch(/--terminating-grace SECONDS/);
+  });
+});
+
+describe("radfleet generate's decoding flags (checked before any model is built)", () => {
+  const generate = () => import("../../cli/commands/generate.js");
+
+  it("names a bad decoding flag, and a minimum above the spec's maximum", async () => {
+    const { run } = await generate();
+    expect(await run(["run", "x.png", "--no-repeat-ngram-size=-1"])).toBe(2);
+    expect(err.join("")).toMatch(
+      /--no-repeat-ngram-size: expected an integer >= 0, got "-1"[\s\S]*usage: radfleet generate/,
+    );
+    expect(await run(["run", "x.png", "--length-penalty", "long"])).toBe(2);
+    expect(err.join("")).toMatch(/--length-penalty: expected a number, got "long"/);
+    expect(await run(["run", "x.png", "--repetition-penalty", "0.5"])).toBe(2);
+    expect(err.join("")).toMatch(/--repetition-penalty: expected a number >= 1, got "0\.5"/);
+    expect(await run(["run", "x.png", "--beams", "17"])).toBe(2);
+    expect(err.join("")).toMatch(/--beams: expected an integer in \[1, 16\], got 17/);
+
+    const dir = await mkdtemp(join(tmpdir(), "radfleet-generate-flags-"));
+    try {
+      await writeFile(join(dir, "spec.yaml"), "evaluation:\n  generation:\n    maxNewTokens: 8\n");
+      expect(await run([dir, "x.png", "--min-new-tokens", "9"])).toBe(2);
+      expect(err.join("")).toMatch(
+        /--min-new-tokens: expected <= the maximum \(8, --max-new-tokens or the spec's/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -63,6 +63,36 @@ describe("run spec", () => {
     expect(block[0].path).toBe("spec.model.quantization.blockSize");
   });
 
+  it("defaults the decoding controls to Hugging Face generate's no-op values and checks each by name", () => {
+    expect(parseRunSpec({}).spec.evaluation.generation).toEqual({
+      maxNewTokens: 96,
+      minNewTokens: 0,
+      numBeams: 1,
+      repetitionPenalty: 1,
+      noRepeatNgramSize: 0,
+      lengthPenalty: 1,
+    });
+    const generation = {
+      minNewTokens: -1,
+      noRepeatNgramSize: 1.5,
+      lengthPenalty: "long",
+      repetitionPenalty: 0.5,
+    };
+    expect(issuesOf(() => parseRunSpec({ evaluation: { generation } }))).toEqual([
+      { path: "spec.evaluation.generation.minNewTokens", message: "expected an integer >= 0, got -1" },
+      { path: "spec.evaluation.generation.repetitionPenalty", message: "expected a number >= 1, got 0.5" },
+      { path: "spec.evaluation.generation.noRepeatNgramSize", message: "expected an integer >= 0, got 1.5" },
+      { path: "spec.evaluation.generation.lengthPenalty", message: 'expected a number, got "long"' },
+    ]);
+    expect(
+      issuesOf(() => parseRunSpec({ evaluation: { generation: { maxNewTokens: 8, minNewTokens: 9 } } })),
+    ).toEqual([
+      { path: "spec.evaluation.generation.minNewTokens", message: "expected <= maxNewTokens (8), got 9" },
+    ]);
+    const negative = parseRunSpec({ evaluation: { generation: { lengthPenalty: -0.5, numBeams: 4 } } });
+    expect(negative.spec.evaluation.generation.lengthPenalty).toBe(-0.5);
+  });
+
   it("accepts a whole TrainingRun manifest and checks its envelope", () => {
     const { name, spec } = parseRunSpec({
       apiVersion: "radfleet.io/v1alpha1",

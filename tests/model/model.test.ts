@@ -11,7 +11,8 @@ import {
   tinyConfig,
   type VisionLanguageModel,
 } from "../../trainer/model/index.js";
-import { generateBeam, generateGreedy } from "../../trainer/model/generate.js";
+import { generateBeam } from "../../trainer/model/beam-search.js";
+import { generateGreedy } from "../../trainer/model/generate.js";
 
 const CORPUS = [
   "The heart size is normal.",

@@ -6,7 +6,8 @@ import { adapterConfigJson, loadAdapter, saveAdapter, type AdapterConfig } from 
 import type { LoraOptions } from "../../common/spec/index.js";
 import { writeCheckpointDir } from "./checkpoint-dir.js";
 import type { ModelConfig } from "./config.js";
-import { generateBeam, generateGreedy } from "./generate.js";
+import { generateBeam } from "./beam-search.js";
+import { generateGreedy, type GenerateOptions } from "./generate.js";
 import type { ImageNormalization } from "./image-normalization.js";
 import type { ForwardOptions, LlavaNetwork } from "./llava-network.js";
 import {
@@ -25,14 +26,8 @@ export interface Batch {
   attentionMask?: tf.Tensor2D;
 }
 
-export interface GenerateRequest {
-  maxNewTokens: number;
-  numBeams?: number;
-  repetitionPenalty?: number;
-  stopTokenIds?: number[];
-  /** false recomputes the whole sequence each step (for testing the cache). */
-  useCache?: boolean;
-}
+/** The decoding controls (the run spec's, Hugging Face generate's semantics) and stop tokens. */
+export type GenerateRequest = GenerateOptions;
 
 /** What the facade keeps of the build options. */
 export interface ModelIdentity {

@@ -77,13 +77,14 @@ export class ReportGenerator {
       this.tablePrompts ? this.tablePrompts.prompt(tables![j]) : this.prompt,
     );
     const gen = this.spec.evaluation.generation;
+    const maxNewTokens = Math.min(gen.maxNewTokens, this.spec.data.maxReportTokens + 1);
     const pixels = this.pixels(images);
     let out: number[][];
     try {
       out = await this.model.generate(pixels, prompts, {
-        maxNewTokens: Math.min(gen.maxNewTokens, this.spec.data.maxReportTokens + 1),
-        numBeams: gen.numBeams,
-        repetitionPenalty: gen.repetitionPenalty,
+        ...gen,
+        maxNewTokens,
+        minNewTokens: Math.min(gen.minNewTokens, maxNewTokens),
         stopTokenIds: [tok.eosId],
       });
     } finally {
