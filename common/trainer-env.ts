@@ -9,6 +9,12 @@
 export const EXIT_PERMANENT_FAILURE = 3;
 
 /**
+ * Exit code with which a trainer reports a failure of its own that a fresh process may not repeat
+ * (generations kept ending under it before a step); launchers restart it under their back-off limit.
+ */
+export const EXIT_RETRYABLE_FAILURE = 1;
+
+/**
  * CPU cores a trainer may use (a Kubernetes quantity: "2", "1500m"), which sizes its tensor
  * engine's thread pool: on Kubernetes the pod's CPU request (the cores the scheduler reserved for
  * it) through the downward API, locally the launcher's share of this machine's cores. Optional: a

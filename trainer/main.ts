@@ -6,7 +6,7 @@ import { createLogger } from "../common/log.js";
 import { collectProcessMetrics, newRegistry } from "../common/metrics.js";
 import { serveMetricsFromThread } from "../common/metrics-thread.js";
 import { loadRunSpecFile } from "../common/spec/index.js";
-import { EXIT_PERMANENT_FAILURE, readTrainerEnv } from "../common/trainer-env.js";
+import { EXIT_PERMANENT_FAILURE, EXIT_RETRYABLE_FAILURE, readTrainerEnv } from "../common/trainer-env.js";
 import { initBackend } from "./backend/index.js";
 import { DirectoryStore } from "./checkpoint/index.js";
 import { NatsObjectStore } from "./checkpoint/index.js";
@@ -118,6 +118,12 @@ export async function run(argv: string[]): Promise<number> {
             backend: backend.name,
           }),
       });
+      if (outcome.status === "failed" && outcome.retryable) {
+        // Not a Leave: the closed session ends this generation for the others, and the launcher
+        // restarts this process under restartPolicy.backoffLimit.
+        log.error("trainer_failed", { reason: outcome.reason, restart: "by the launcher" });
+        return EXIT_RETRYABLE_FAILURE;
+      }
       if (outcome.status === "failed") {
         await coordination.leave("failed", outcome.reason);
         log.error("run_failed", { reason: outcome.reason });

@@ -366,7 +366,7 @@ const restartPolicy = object({
     default: 5,
     min: 0,
     description:
-      "Generations in a row a trainer may see end under it without completing a step before it fails (and exits, to be restarted under backoffLimit): a peer or a bug that breaks every generation the same way. 0: no limit.",
+      "A trainer fails (and exits, to be restarted under backoffLimit) when this many generations in a row have ended under it without it completing a step: a peer or a bug that breaks every generation the same way. 0: no limit.",
   }),
 });
 

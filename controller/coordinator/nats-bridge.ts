@@ -57,7 +57,8 @@ export class NatsBridge {
   private droppedInOutage = 0;
   /** Records not yet written, newest value per key; written again after an outage. */
   private readonly pending = new Map<string, string>();
-  private writing: Promise<void> = Promise.resolve();
+  /** The one write loop, while it runs. */
+  private flushing: Promise<void> | null = null;
   private readonly ackTimeoutMs: number;
 
   private constructor(private readonly opts: NatsBridgeOptions) {
@@ -213,27 +214,48 @@ export class NatsBridge {
     return this.flush();
   }
 
+  /**
+   * Writes what is pending, one put at a time. A call while the loop runs joins it (the loop takes
+   * each key's newest value when it gets to it), so reports every step never queue up behind a slow
+   * or failing KV. A failed put leaves the value pending and is retried a second later (and by
+   * the next save or the reconnect).
+   */
   private flush(): Promise<void> {
-    this.writing = this.writing.then(async () => {
-      for (const [key, body] of [...this.pending]) {
-        if (!this.kv || !this.connected) return;
+    if (this.flushing) return this.flushing;
+    let failed = false;
+    const writeAll = async (): Promise<void> => {
+      while (this.pending.size > 0 && this.kv && this.connected) {
+        const [key, body] = this.pending.entries().next().value as [string, string];
         try {
           await this.kv.put(key, body);
-          if (this.pending.get(key) === body) this.pending.delete(key);
         } catch (err) {
+          failed = true;
           this.noteOutage(err);
+          // A put that failed while the connection was (or is again) up, or one that hung
+          // through an outage and failed after the reconnect had already called flush(): try
+          // again shortly rather than wait for the next save, which may never come.
+          if (!this.closed) setTimeout(() => void this.flush(), 1_000).unref();
           return;
         }
+        if (this.pending.get(key) === body) this.pending.delete(key);
       }
+    };
+    // Cleared in a callback, never synchronously: when there is nothing to write, writeAll()
+    // finishes before the assignment, and a clear inside it would be overwritten.
+    this.flushing = writeAll().finally(() => {
+      this.flushing = null;
+      // A save that joined the loop just after it found nothing left is written by a new one
+      // (after a failure the timer above retries instead, so a failing KV is not hammered).
+      if (!failed && this.pending.size > 0 && this.connected && !this.closed) void this.flush();
     });
-    return this.writing;
+    return this.flushing;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await Promise.race([
-      this.writing.catch(() => {}),
+      (this.flushing ?? Promise.resolve()).catch(() => {}),
       new Promise((r) => setTimeout(r, this.ackTimeoutMs).unref()),
     ]);
     const nc = this.nc;

@@ -46,7 +46,7 @@ export interface TrainingRunObject {
   status?: TrainingRunStatus;
 }
 
-/** Progress the coordinator publishes (NATS KV, key = run name). */
+/** Progress the coordinator publishes (NATS KV, key runProgressKey(run name)), as read. */
 export interface RunProgress extends RunProgressRecord {
   /** When this record was observed (ms since epoch); used for the throughput behind the ETA. */
   observedAtMs?: number;

@@ -157,6 +157,8 @@ describe("runGenerations", () => {
       step: 9,
       reason:
         "3 generations in a row ended before a step completed (restartPolicy.maxStalledGenerations 3); the last: PROTOCOL: rank 1 sent a 12-byte piece where 4 elements were expected (3)",
+      // this process gives up, not the run: it exits for the launcher to restart (backoffLimit)
+      retryable: true,
     });
     expect(g.joined()).toBe(3);
     expect(o.lines.filter((l) => l.event === "generation_lost").map((l) => l.stalled)).toEqual([1, 2, 3]);

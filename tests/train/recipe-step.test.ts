@@ -321,13 +321,18 @@ describe("ProgressReporter", () => {
         "allreduce",
         "optimizer",
       ]);
-      progress.evaluated({ rougeL: 0.25 }, true);
+      progress.evaluated({ rougeL: 0.25 }, 1, true);
       expect(reports[1]).toMatchObject({
         step: 1,
         loss: res.loss,
         evaluation: { rougeL: 0.25 },
         phase: "finished",
       });
+      // A restarted process that evaluates at the run's last step without taking a step of its own
+      // reports the run's step, not its own count.
+      const restarted = new ProgressReporter({ reportProgress: (p) => reports.push(p) }, r.metrics, r.log, 6);
+      restarted.evaluated({ rougeL: 0.25 }, 6, true);
+      expect(reports[2]).toMatchObject({ step: 6, totalSteps: 6, phase: "finished" });
     } finally {
       await ranks.close();
     }

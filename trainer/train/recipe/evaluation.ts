@@ -101,7 +101,7 @@ export class Evaluation {
     if (tuned) await writeFile(join(dir, THRESHOLDS_FILE), JSON.stringify(tuned.file, null, 2) + "\n");
     const head = headline(report);
     for (const [k, v] of Object.entries(head)) metrics.evalMetric.set({ metric: k }, v);
-    this.o.progress.evaluated(head, final);
+    this.o.progress.evaluated(head, state.step, final);
     log.info("evaluation_completed", { step: state.step, dir, ...head });
   }
 

@@ -13,7 +13,17 @@ import type { TrainerMetrics } from "../metrics.js";
 import { TrainingFailure } from "./failure.js";
 
 export type RecipeOutcome =
-  { status: "done" | "stopped"; step: number } | { status: "failed"; step: number; reason: string };
+  | { status: "done" | "stopped"; step: number }
+  | {
+      status: "failed";
+      step: number;
+      reason: string;
+      /**
+       * This process failed but the run need not: exit so the launcher restarts it (counted against
+       * restartPolicy.backoffLimit) instead of leaving as failed, which ends the run.
+       */
+      retryable?: true;
+    };
 
 /** Trains within one generation; throws when the generation ends under it. */
 export type TrainGeneration = (
@@ -81,7 +91,7 @@ export async function runGenerations(
             err instanceof CollectiveError ? `${err.code}: ${err.message}` : String(g.signal.reason);
           const reason = `${stalled} generations in a row ended before a step completed (restartPolicy.maxStalledGenerations ${limit}); the last: ${why}`;
           glog.error("training_failed", { reason });
-          return { status: "failed", step: o.progress.last.step, reason };
+          return { status: "failed", step: o.progress.last.step, reason, retryable: true };
         }
         continue;
       }

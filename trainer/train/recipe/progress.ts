@@ -99,10 +99,14 @@ export class ProgressReporter {
     });
   }
 
-  /** An evaluation's headline metrics, with the last step's figures; `final` ends the run's progress. */
-  evaluated(headline: Record<string, number>, final: boolean): void {
+  /**
+   * An evaluation's headline metrics at `step` (the run's step: a process restarted after the last
+   * step evaluates without taking one), with the last step's figures; `final` ends the run's progress.
+   */
+  evaluated(headline: Record<string, number>, step: number, final: boolean): void {
     this.coordination.reportProgress({
       ...this.lastStep,
+      step,
       evaluation: headline,
       phase: final ? "finished" : "training",
     });
