@@ -2,16 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { Barriers } from "../../controller/coordinator/barriers.js";
 import { CoordinatorError } from "../../controller/coordinator/errors.js";
-
-async function isPending(p: Promise<unknown>): Promise<boolean> {
-  let done = false;
-  p.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  await Promise.resolve();
-  return !done;
-}
+import { isPending } from "../helpers/promises.js";
 
 describe("Barriers", () => {
   it("opens once every member entered, and each name is its own barrier", async () => {

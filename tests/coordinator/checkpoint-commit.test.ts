@@ -6,6 +6,7 @@ import type { CommittedCheckpoint } from "../../common/coordinator-client/index.
 import { silentLogger } from "../../common/log.js";
 import { CheckpointCommit } from "../../controller/coordinator/checkpoint-commit.js";
 import { CoordinatorError } from "../../controller/coordinator/errors.js";
+import { isPending } from "../helpers/promises.js";
 
 const sha = (c: string) => c.repeat(64);
 const part = (name: string, c = "a") => ({ name, uri: `/ck/${name}`, size: 10, sha256: sha(c) });
@@ -24,23 +25,13 @@ function commit(memberCount: number, latest?: number) {
   return { cc, committed };
 }
 
-async function pending(p: Promise<unknown>): Promise<boolean> {
-  let done = false;
-  p.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  await Promise.resolve();
-  return !done;
-}
-
 describe("CheckpointCommit", () => {
   it("commits once every member voted with every declared part durable; parts sorted by name", async () => {
     const { cc, committed } = commit(2);
     cc.reportPart("w1", 10, part("rank1.opt"));
     cc.reportPart("w0", 10, part("adapter"));
     const v0 = cc.vote("w0", 10, ["adapter"]);
-    expect(await pending(v0)).toBe(true);
+    expect(await isPending(v0)).toBe(true);
     expect(committed).toHaveLength(0);
     const v1 = cc.vote("w1", 10, ["rank1.opt"]);
     const manifest = {

@@ -4,6 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { CoordinatorError } from "../../controller/coordinator/errors.js";
 import { Rendezvous, type Member, type Placement } from "../../controller/coordinator/rendezvous.js";
+import { isSettled } from "../helpers/promises.js";
 
 interface Formed {
   members: Member[];
@@ -45,18 +46,6 @@ function rendezvous(o: { min: number; max: number; lastCallMs?: number; joinTime
   };
 }
 
-/** Whether `p` has settled (after pending microtasks ran). */
-async function settled(p: Promise<unknown>): Promise<boolean> {
-  let done = false;
-  p.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  await Promise.resolve();
-  await Promise.resolve();
-  return done;
-}
-
 beforeEach(() => void vi.useFakeTimers());
 afterEach(() => void vi.useRealTimers());
 
@@ -79,7 +68,7 @@ describe("Rendezvous", () => {
     vi.advanceTimersByTime(800);
     const b = t.join("b");
     vi.advanceTimersByTime(800); // 1.6 s after a, 0.8 s after b
-    expect(await settled(a)).toBe(false);
+    expect(await isSettled(a)).toBe(false);
     vi.advanceTimersByTime(200);
     expect((await a).worldSize).toBe(2);
     expect((await b).rank).toBe(1);

@@ -5,7 +5,7 @@
 // coordinator is its own part; the e2e runs cover the real commit protocol).
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { RunSpec } from "../../common/spec/index.js";
 import { DirectoryStore } from "../../trainer/checkpoint/directory-store.js";
 import {
@@ -20,19 +20,13 @@ import { freshRunState, type RunState } from "../../trainer/train/recipe/run-sta
 import {
   localRanks,
   sampleOf,
-  synthDataset,
+  useSynthDataset,
   testSpec,
   tinyRecipe,
   type TinyRecipe,
 } from "./recipe-fixture.js";
 
-let data: Awaited<ReturnType<typeof synthDataset>>;
-beforeAll(async () => {
-  data = await synthDataset();
-});
-afterAll(async () => {
-  await data?.cleanup();
-});
+const data = useSynthDataset();
 
 /** The coordinator's side of the commit, in memory: committed checkpoints newest first. */
 class InMemoryCommits {

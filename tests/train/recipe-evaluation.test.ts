@@ -4,7 +4,7 @@
 import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { RunSpec } from "../../common/spec/index.js";
 import type { Collective } from "../../trainer/collective/index.js";
 import { defaultThresholds, THRESHOLDS_FILE, tuneThresholds } from "../../trainer/findings/index.js";
@@ -15,19 +15,13 @@ import { freshRunState } from "../../trainer/train/recipe/run-state.js";
 import {
   localRanks,
   sampleOf,
-  synthDataset,
+  useSynthDataset,
   testSpec,
   tinyRecipe,
   type TinyRecipe,
 } from "./recipe-fixture.js";
 
-let data: Awaited<ReturnType<typeof synthDataset>>;
-beforeAll(async () => {
-  data = await synthDataset();
-});
-afterAll(async () => {
-  await data?.cleanup();
-});
+const data = useSynthDataset();
 
 let runs = 0;
 function evaluationOf(r: TinyRecipe, runDir: string) {

@@ -6,6 +6,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { afterAll, beforeAll } from "vitest";
 import { createLogger, type Logger } from "../../common/log.js";
 import { newRegistry, type Registry } from "../../common/metrics.js";
 import { parseRunSpec, type RunSpec } from "../../common/spec/index.js";
@@ -41,6 +42,24 @@ export async function synthDataset(): Promise<{ dir: string; cleanup: () => Prom
   const dir = await mkdtemp(join(tmpdir(), "radfleet-recipe-"));
   await synthesize({ out: join(dir, "data"), studies: 24, seed: 3, difficulty: "easy", imageSize: 32 });
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** The synthetic data set for a test file: written before its tests run, removed after them. */
+export function useSynthDataset(): { readonly dir: string } {
+  let data: Awaited<ReturnType<typeof synthDataset>> | undefined;
+  beforeAll(async () => {
+    data = await synthDataset();
+  });
+  afterAll(async () => {
+    await data?.cleanup();
+  });
+  return {
+    get dir(): string {
+      if (!data)
+        throw new Error("useSynthDataset: the data set is made in beforeAll; read dir inside a test");
+      return data.dir;
+    },
+  };
 }
 
 /** A test-sized spec over the data set in `dir`: a random tiny model at 32 px, r = 4 adapters. */

@@ -4,7 +4,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { synthesize, ShardedSampler } from "../../trainer/data/index.js";
 import { tableFromLabels, tableFromProbs } from "../../trainer/findings/index.js";
 import { TrainingFailure } from "../../trainer/train/recipe/failure.js";
@@ -13,20 +13,14 @@ import { TrainBatches } from "../../trainer/train/recipe/train-batches.js";
 import {
   recordingLogger,
   sampleOf,
-  synthDataset,
+  useSynthDataset,
   testMetrics,
   testSpec,
   tinyRecipe,
   type TinyRecipe,
 } from "./recipe-fixture.js";
 
-let data: Awaited<ReturnType<typeof synthDataset>>;
-beforeAll(async () => {
-  data = await synthDataset();
-});
-afterAll(async () => {
-  await data?.cleanup();
-});
+const data = useSynthDataset();
 
 describe("setup", () => {
   it("splits the data set: all of train, at most maxSamples to evaluate, validate to tune only with tables", async () => {

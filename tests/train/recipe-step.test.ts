@@ -3,7 +3,7 @@
 // through the all-reduce to every rank, and the progress reporter turns a step into metrics, a log
 // line and a progress report.
 import * as tf from "@tensorflow/tfjs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { RunSpec } from "../../common/spec/index.js";
 import type { Collective } from "../../trainer/collective/index.js";
 import { ShardedSampler, type SamplerState } from "../../trainer/data/index.js";
@@ -19,19 +19,13 @@ import { deriveSeed, PURPOSE } from "../../trainer/train/rng.js";
 import {
   localRanks,
   sampleOf,
-  synthDataset,
+  useSynthDataset,
   testSpec,
   tinyRecipe,
   type TinyRecipe,
 } from "./recipe-fixture.js";
 
-let data: Awaited<ReturnType<typeof synthDataset>>;
-beforeAll(async () => {
-  data = await synthDataset();
-});
-afterAll(async () => {
-  await data?.cleanup();
-});
+const data = useSynthDataset();
 
 function batchesOf(r: TinyRecipe): TrainBatches {
   return new TrainBatches({ spec: r.spec, train: r.data.train, loadImages: r.loadImages, ...r.model });
