@@ -19,5 +19,5 @@ export { CoordinatorError } from "./errors.js";
 export type { CoordinatorErrorCode } from "./errors.js";
 export { mergeRunStates, parsePersistedState } from "./persisted-state.js";
 export type { PersistedRunState } from "./persisted-state.js";
-export { EVENTS_STREAM, STATE_BUCKET, eventSubject, stateKey } from "./nats-bridge.js";
+export { EVENTS_STREAM, eventSubject } from "./nats-bridge.js";
 export type { RunEventType } from "./nats-bridge.js";

@@ -15,7 +15,6 @@ import {
 } from "../../common/run-records.js";
 
 export const EVENTS_STREAM = "RADFLEET_EVENTS";
-export const STATE_BUCKET = DEFAULT_RUN_BUCKET;
 
 export type RunEventType =
   | "worker_joined"
@@ -30,8 +29,6 @@ export type RunEventType =
 export function eventSubject(runId: string, type: RunEventType): string {
   return `radfleet.runs.${runId}.events.${type}`;
 }
-
-export const stateKey = runStateKey;
 
 export interface NatsBridgeOptions {
   url: string;
@@ -105,7 +102,7 @@ export class NatsBridge {
           // Already there (possibly with other settings made by an operator): use it as it is.
           await jsm.streams.info(EVENTS_STREAM);
         });
-      this.kv = await new Kvm(nc).create(this.opts.bucket ?? STATE_BUCKET, { history: 5 });
+      this.kv = await new Kvm(nc).create(this.opts.bucket ?? DEFAULT_RUN_BUCKET, { history: 5 });
     } catch (err) {
       await nc.close().catch(() => {});
       throw err;

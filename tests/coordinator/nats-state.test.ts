@@ -7,12 +7,8 @@ import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger, silentLogger } from "../../common/log.js";
 import type { Registry } from "../../common/metrics.js";
-import {
-  EVENTS_STREAM,
-  STATE_BUCKET,
-  startCoordinator,
-  stateKey,
-} from "../../controller/coordinator/index.js";
+import { DEFAULT_RUN_BUCKET, runStateKey } from "../../common/run-records.js";
+import { EVENTS_STREAM, startCoordinator } from "../../controller/coordinator/index.js";
 import type { CoordinatorClient } from "../../common/coordinator-client/index.js";
 import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
 import { waitFor } from "../helpers/ports.js";
@@ -80,8 +76,8 @@ async function kvState(
   runId: string,
 ): Promise<{ generation: number; restartCount: number; checkpoints: { step: number }[] } | null> {
   return withNats(async (nc) => {
-    const kv = await new Kvm(nc).open(STATE_BUCKET);
-    const e = await kv.get(stateKey(runId));
+    const kv = await new Kvm(nc).open(DEFAULT_RUN_BUCKET);
+    const e = await kv.get(runStateKey(runId));
     return e ? e.json() : null;
   });
 }
