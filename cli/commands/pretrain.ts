@@ -3,25 +3,26 @@
 // synthetic radiographs in a *different* report style ("terse") and with a different finding
 // prevalence than the fine-tuning data, so fine-tuning has something real to adapt. The classifier
 // head is not trained here (language-model loss only); fine-tuning starts it from its seeded init.
-import * as tf from "@tensorflow/tfjs";
 import { existsSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { intFlag, numFlag, parseCommandLine, usageError } from "../../common/cli.js";
 import { initBackend } from "../../trainer/backend/index.js";
-import {
-  loadDataset,
-  loadImage,
-  ShardedSampler,
-  synthesize,
-  type Example,
-} from "../../trainer/data/index.js";
-import { buildModel, buildPrompt, TINY_BASE_DIR } from "../../trainer/model/index.js";
-import { encodeExample, labelTargets, makeBatch } from "../../trainer/train/index.js";
-import { maskedCrossEntropy } from "../../trainer/train/index.js";
-import { ADAMW_DEFAULTS, adamwStep, clipByGlobalNorm, newAdamWState } from "../../trainer/optim/index.js";
-import { FlatParams } from "../../trainer/train/index.js";
-import { learningRate } from "../../trainer/optim/index.js";
+import { loadDataset, synthesize, type Example } from "../../trainer/data/index.js";
+import { buildModel, TINY_BASE_DIR } from "../../trainer/model/index.js";
+import { checklistVocabulary, pretrainBase, type PretrainOptions } from "../../trainer/train/index.js";
+
+/** The shipped base's recipe (models/tiny-base/pretrain.json records the run that made it). */
+const DEFAULTS = {
+  steps: 6000,
+  batch: 16,
+  lr: 0.003,
+  seed: 11,
+  studies: 16000,
+  checklist: 0.5,
+  tagging: 1,
+  evalEvery: 1000,
+};
 
 /** Finding prevalence of the pretraining corpus: flatter than the fine-tuning default. */
 const PRETRAIN_PREVALENCE = {
@@ -40,10 +41,15 @@ const PRETRAIN_PREVALENCE = {
   "Support Devices": 0.25,
 };
 
-const USAGE = `usage: radfleet pretrain [--out DIR] [--data DIR] [--studies N] [--steps N] [--batch N] [--lr X] [--seed N]
+const USAGE = `usage: radfleet pretrain [--out DIR] [--data DIR] [--studies N] [--steps N] [--batch N] [--lr X]
+                         [--seed N] [--image-size PX] [--eval-every N] [--held-out N] [--checklist SHARE]
+                         [--tagging WEIGHT] [--snapshots DIR]
 
-Trains the tiny preset's full weights on a synthetic "terse"-style corpus and writes a Hugging Face
-style model directory (default ${TINY_BASE_DIR}, the base \`radfleet run\` fine-tunes).`;
+Trains the tiny preset's full weights on a synthetic "terse"-style corpus, as captions and (a share
+of --checklist, default ${DEFAULTS.checklist}) as findings checklists, leaving the classifier head
+untouched. Writes a Hugging Face style model directory (default ${TINY_BASE_DIR}, the base
+\`radfleet run\` fine-tunes) with pretrain.json: the options, the command, and the base's quality
+on held-out pretraining-style studies.`;
 
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseCommandLine(
@@ -57,19 +63,36 @@ export async function run(argv: string[]): Promise<number> {
       lr: { type: "string" },
       seed: { type: "string" },
       "image-size": { type: "string" },
+      "eval-every": { type: "string" },
+      "held-out": { type: "string" },
+      checklist: { type: "string" },
+      tagging: { type: "string" },
+      snapshots: { type: "string" },
     },
     USAGE,
   );
   if (typeof parsed === "number") return parsed;
   const { values } = parsed;
-  let steps: number, batchSize: number, peak: number, seed: number, imageSize: number, studies: number;
+  let opts: Omit<PretrainOptions, "cacheDir">, studies: number, heldOutCount: number;
   try {
-    steps = intFlag("steps", values.steps, 300);
-    batchSize = intFlag("batch", values.batch, 8);
-    peak = numFlag("lr", values.lr, 0.003, 0);
-    seed = intFlag("seed", values.seed, 11, 0);
-    imageSize = intFlag("image-size", values["image-size"], 64, 16);
-    studies = intFlag("studies", values.studies, 1500, 10);
+    opts = {
+      steps: intFlag("steps", values.steps, DEFAULTS.steps),
+      batchSize: intFlag("batch", values.batch, DEFAULTS.batch),
+      learningRate: numFlag("lr", values.lr, DEFAULTS.lr, 0),
+      warmupSteps: 0,
+      weightDecay: 0.01,
+      seed: intFlag("seed", values.seed, DEFAULTS.seed, 0),
+      imageSize: intFlag("image-size", values["image-size"], 64, 16),
+      maxReportTokens: 64,
+      evalEvery: intFlag("eval-every", values["eval-every"], DEFAULTS.evalEvery, 0),
+      checklistFraction: numFlag("checklist", values.checklist, DEFAULTS.checklist, 0),
+      taggingWeight: numFlag("tagging", values.tagging, DEFAULTS.tagging, 0),
+    };
+    if (opts.checklistFraction > 1)
+      throw new Error(`--checklist: expected a share in [0, 1], got ${opts.checklistFraction}`);
+    opts.warmupSteps = Math.min(200, Math.ceil(opts.steps / 20));
+    studies = intFlag("studies", values.studies, DEFAULTS.studies, 10);
+    heldOutCount = intFlag("held-out", values["held-out"], 200, 1);
   } catch (e) {
     return usageError((e as Error).message, USAGE);
   }
@@ -78,11 +101,11 @@ export async function run(argv: string[]): Promise<number> {
   console.log(`backend ${backend.name}`);
 
   if (!existsSync(join(dataDir, "mimic-cxr-2.0.0-split.csv"))) {
-    console.log(`generating the pretraining corpus in ${dataDir} (terse style)`);
+    console.log(`generating the pretraining corpus in ${dataDir} (${studies} studies, terse style)`);
     await synthesize({
       out: dataDir,
       studies,
-      seed,
+      seed: opts.seed,
       difficulty: "easy",
       imageSize: 128,
       reportStyle: "terse",
@@ -91,10 +114,11 @@ export async function run(argv: string[]): Promise<number> {
   }
   const ds = await loadDataset({ format: "synthetic", root: dataDir, section: "both" });
   const train = ds.examples.filter((e) => e.split === "train" && e.imagePath);
+  const heldOut = ds.examples.filter((e) => e.split !== "train" && e.imagePath).slice(0, heldOutCount);
   // The vocabulary also covers the fine-tuning style, so the base can learn to write it.
   const vocabDir = join(dataDir, "vocabulary-default-style");
   if (!existsSync(join(vocabDir, "mimic-cxr-2.0.0-split.csv"))) {
-    await synthesize({ out: vocabDir, studies: 400, seed: seed + 1, difficulty: "easy", imageSize: 32 });
+    await synthesize({ out: vocabDir, studies: 400, seed: opts.seed + 1, difficulty: "easy", imageSize: 32 });
   }
   const vocabSet = await loadDataset({ format: "synthetic", root: vocabDir, section: "both" });
   const model = await buildModel({
@@ -102,61 +126,51 @@ export async function run(argv: string[]): Promise<number> {
     quantization: { type: "none", blockSize: 64, doubleQuant: false },
     lora: { r: 1, alpha: 1, dropout: 0, rslora: false, targetModules: [] },
     head: { pooling: "image_tokens" },
-    seed,
-    imageSize,
+    seed: opts.seed,
+    imageSize: opts.imageSize,
     trainBase: true,
-    corpus: [...train, ...vocabSet.examples].map((e: Example) => e.report),
+    corpus: [...[...train, ...vocabSet.examples].map((e: Example) => e.report), ...checklistVocabulary()],
   });
-  const tok = model.tokenizer;
-  const prompt = buildPrompt(tok, { numImageTokens: model.numImageTokens });
-  const params = new FlatParams(model.trainableVariables());
-  console.log(
-    `pretraining ${params.size.toLocaleString()} parameters on ${train.length} studies, vocabulary ${tok.vocabSize}`,
+  const snapshots = values.snapshots ? resolve(values.snapshots) : null;
+  const result = await pretrainBase(
+    model,
+    train,
+    heldOut,
+    { ...opts, cacheDir: join(dataDir, ".cache") },
+    console.log,
+    snapshots
+      ? async (step) => {
+          const dir = join(snapshots, `step-${step}`);
+          await rm(dir, { recursive: true, force: true });
+          await model.saveBase(dir);
+          console.log(`snapshot ${dir}`);
+        }
+      : undefined,
   );
-  const sampler = new ShardedSampler({ datasetSize: train.length, seed, rank: 0, worldSize: 1, batchSize });
-  const opt = newAdamWState(params.size);
-  const flat = new Float32Array(params.size);
-  const grads = new Float32Array(params.size);
-  const cacheDir = join(dataDir, ".cache");
-  const t0 = performance.now();
-  for (let step = 0; step < steps; step++) {
-    const exs = sampler.next().indices.map((i) => train[i]);
-    const images = await Promise.all(exs.map((e) => loadImage(e.imagePath!, { size: imageSize, cacheDir })));
-    const batch = makeBatch(
-      exs.map((e) => e.id),
-      images,
-      imageSize,
-      model.imageChannels,
-      exs.map((e) => encodeExample(prompt, tok.encode(e.report), 64, tok)),
-      exs.map((e) => labelTargets(e.labels, "ignore")),
-    );
-    let loss = 0;
-    const { value, grads: g } = tf.variableGrads(
-      () => {
-        const out = model.forward(batch, { training: true });
-        const l = maskedCrossEntropy(out.logits, batch.targets, batch.lossMask);
-        loss = l.dataSync()[0];
-        return l;
-      },
-      params.slots.map((s) => s.variable),
-    );
-    params.flattenGrads(g, grads);
-    tf.dispose([value, ...Object.values(g)]);
-    batch.dispose();
-    clipByGlobalNorm(grads, 1);
-    params.read(flat);
-    const lr = learningRate(step, { kind: "cosine", peak, warmupSteps: 20, totalSteps: steps });
-    adamwStep(flat, grads, opt, lr, { ...ADAMW_DEFAULTS, weightDecay: 0.01 });
-    params.write(flat);
-    if (step % 25 === 0 || step === steps - 1) {
-      console.log(
-        `step ${step + 1}/${steps}  loss ${loss.toFixed(4)}  ${((performance.now() - t0) / 1000 / (step + 1)).toFixed(2)} s/step`,
-      );
-    }
-  }
   const out = resolve(values.out!);
   await rm(out, { recursive: true, force: true });
   await model.saveBase(out);
+  await writeFile(
+    join(out, "pretrain.json"),
+    JSON.stringify(
+      {
+        command: ["radfleet", "pretrain", ...argv].join(" "),
+        backend: backend.name,
+        options: { ...opts, studies, heldOut: heldOut.length, trainStudies: train.length },
+        secondsPerStep: result.secondsPerStep,
+        finalLoss: result.finalLoss,
+        quality: result.quality,
+        history: result.history.map((h) => ({
+          step: h.step,
+          loss: h.loss,
+          ...h.quality,
+          samples: undefined,
+        })),
+      },
+      null,
+      2,
+    ) + "\n",
+  );
   console.log(`wrote ${out}`);
   return 0;
 }

@@ -88,9 +88,10 @@ const model = object(
       rslora: bool({ default: false, description: "Rank-stabilised scaling alpha/sqrt(r)." }),
     }),
     head: object({
-      pooling: oneOf(["image_tokens", "vision"] as const, {
+      pooling: oneOf(["image_tokens", "vision", "attention"] as const, {
         default: "image_tokens",
-        description: "Classifier input: LM hidden states at image positions, or projected vision features.",
+        description:
+          "Classifier input: the mean of the LM hidden states at image positions (image_tokens), the mean of the projected vision features (vision), or per label a learned query's attention over the LM hidden states at image positions (attention).",
       }),
     }),
   },

@@ -1,6 +1,6 @@
 // `radfleet pretrain` (how the shipped tiny base is made), shortened: it writes a model directory
 // that the trainer's model builder loads as a base, in NF4, like models/tiny-base.
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
@@ -26,16 +26,33 @@ test("writes a model directory the trainer loads as its base", async () => {
     "40",
     "--steps",
     "2",
+    "--held-out",
+    "3",
   ];
   const { code, out: text } = await radfleet(args).done;
   expect(code, text).toBe(0);
   expect(text).toMatch(/step 2\/2 {2}loss \d+\.\d+/);
+  expect(text).toMatch(
+    /final: held-out \(3 studies\): loss \d+\.\d+, captions: labeler micro F1 \d\.\d{3}, .*; checklist: micro F1 \d\.\d{3}/,
+  );
   expect((await readdir(out)).sort()).toEqual([
     "config.json",
     "model.safetensors",
     "preprocessor_config.json",
+    "pretrain.json",
     "tokenizer.json",
   ]);
+  // The record of how the base was made: the command that reproduces it and its held-out quality.
+  const record = JSON.parse(await readFile(path.join(out, "pretrain.json"), "utf8")) as {
+    command: string;
+    options: { steps: number; seed: number; heldOut: number };
+    quality: { studies: number; heldOutLoss: number; microF1: number; samples: unknown[] };
+  };
+  expect(record.command).toBe(["radfleet", ...args].join(" "));
+  expect(record.options).toMatchObject({ steps: 2, seed: 11, heldOut: 3 });
+  expect(record.quality.studies).toBe(3);
+  expect(record.quality.heldOutLoss).toBeGreaterThan(0);
+  expect(record.quality.samples).toHaveLength(3);
 
   await tf.setBackend("cpu");
   const m = await buildModel({

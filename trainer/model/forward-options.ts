@@ -1,4 +1,5 @@
 // What every module's forward takes besides its input.
+import type * as tf from "@tensorflow/tfjs";
 export interface ForwardOptions {
   training: boolean;
   /**
@@ -6,4 +7,12 @@ export interface ForwardOptions {
    * depends on the seed and its name only, not on which layers ran before it.
    */
   dropoutSeed?: number;
+}
+
+/** What the network's full forward returns. */
+export interface ForwardOutput {
+  logits: tf.Tensor3D; // [B, T, V]
+  clsLogits: tf.Tensor2D; // [B, L]
+  /** The projected image features the decoder read, [B, M, D] (pretraining's tagging objective pools them). */
+  imageEmbeds: tf.Tensor3D;
 }

@@ -11,7 +11,7 @@ import type { HeadOptions } from "../../common/spec/index.js";
 import { ClassifierHead } from "./classifier-head.js";
 import type { ModelConfig } from "./config.js";
 import type { KvCache } from "./decoder-layer.js";
-import type { ForwardOptions } from "./forward-options.js";
+import type { ForwardOptions, ForwardOutput } from "./forward-options.js";
 import { ImageEmbedder } from "./image-embedder.js";
 import { pipelineNormalization, pixelAffine, type ImageNormalization } from "./image-normalization.js";
 import { LanguageModel } from "./language-model.js";
@@ -69,13 +69,14 @@ export class LlavaNetwork {
     this.head = new ClassifierHead(this.table.classifier, weights, config, opts.pooling, opts.seed, id);
   }
 
-  forward(batch: ForwardBatch, o: ForwardOptions): { logits: tf.Tensor3D; clsLogits: tf.Tensor2D } {
+  forward(batch: ForwardBatch, o: ForwardOptions): ForwardOutput {
     const image = this.imageEmbeds(batch.pixels, o); // [B, M, D]
     const x = this.embed(batch.inputIds, image); // [B, T, D]
     const hidden = this.decode(x, 0, o); // [B, T, D]
     return {
       logits: this.lmHead(hidden), // [B, T, V]
       clsLogits: this.head.forward(hidden, batch.inputIds, image), // [B, L]
+      imageEmbeds: image,
     };
   }
 

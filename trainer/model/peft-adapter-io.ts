@@ -40,6 +40,12 @@ export function adapterTensors(network: LlavaNetwork): NamedTensor[] {
     shape: network.head.bias.shape.slice(),
     data: Float32Array.from(network.head.bias.dataSync() as Float32Array),
   });
+  if (network.head.query)
+    out.push({
+      name: peftSavedModuleKey(HEAD, "query"),
+      shape: network.head.query.shape.slice(),
+      data: Float32Array.from(network.head.query.dataSync() as Float32Array),
+    });
   return out;
 }
 
@@ -56,6 +62,7 @@ export function loadAdapterTensors(
   const headW = peftSavedModuleKey(HEAD, "weight");
   targets.set(headW, network.head.weight);
   targets.set(peftSavedModuleKey(HEAD, "bias"), network.head.bias);
+  if (network.head.query) targets.set(peftSavedModuleKey(HEAD, "query"), network.head.query);
   const missing = [...targets.keys()].filter((k) => !t.has(k));
   const extra = [...t.keys()].filter((k) => !targets.has(k));
   if (missing.length || extra.length) {

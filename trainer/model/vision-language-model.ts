@@ -10,6 +10,7 @@ import { generateBeam } from "./beam-search.js";
 import { generateGreedy, type GenerateOptions } from "./generate.js";
 import type { ImageNormalization } from "./image-normalization.js";
 import type { ForwardOptions, LlavaNetwork } from "./llava-network.js";
+import type { ForwardOutput } from "./forward-options.js";
 import {
   adapterTensors,
   loadAdapterTensors,
@@ -78,12 +79,17 @@ export class VisionLanguageModel {
     return this.network.numImageTokensFor(this.imageSize, this.imageSize);
   }
 
-  forward(batch: Batch, opts: ForwardOptions): { logits: tf.Tensor3D; clsLogits: tf.Tensor2D } {
+  forward(batch: Batch, opts: ForwardOptions): ForwardOutput {
     return this.network.forward(batch, opts);
   }
 
   trainableVariables(): tf.Variable[] {
     return this.network.trainableVariables();
+  }
+
+  /** The classifier head's weight and bias (also among trainableVariables). */
+  headVariables(): tf.Variable[] {
+    return this.network.head.trainableVariables();
   }
 
   /** Generates for each prompt; prompts of different lengths run as separate batches (no left padding). */

@@ -22,8 +22,8 @@ export function peftKey(modulePath: string, which: "lora_A" | "lora_B"): string 
   return `base_model.model.${modulePath}.${which}.weight`;
 }
 
-/** PEFT's saved key for a fully trained module (modules_to_save), e.g. the classification head. */
-export function peftSavedModuleKey(modulePath: string, param: "weight" | "bias"): string {
+/** PEFT's saved key for a parameter of a fully trained module (modules_to_save), e.g. the classification head's weight. */
+export function peftSavedModuleKey(modulePath: string, param: string): string {
   return `base_model.model.${modulePath}.${param}`;
 }
 

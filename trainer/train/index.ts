@@ -18,3 +18,15 @@ export { FlatParams, type ParamSlot } from "./params.js";
 export { buildRunModel, modelNeedsCorpus, runModelBase, RunSetupError } from "./run-model.js";
 export { ReportGenerator, type GeneratedReport } from "./report-generator.js";
 export { TablePrompts, describePrompt } from "./table-prompts.js";
+export {
+  pretrainBase,
+  checklistText,
+  checklistVocabulary,
+  parseChecklist,
+  CHECKLIST_INSTRUCTION,
+  measureBaseQuality,
+  formatBaseQuality,
+  type BaseQuality,
+  type PretrainOptions,
+  type PretrainResult,
+} from "./pretrain.js";
