@@ -93,6 +93,17 @@ export function comparisonRows(runs: RunSummary[]): Array<[string, ...string[]]>
   }
   add("head macro F1", (r) => (r.head ? r.head.macroF1.toFixed(4) : "—"));
   add("head macro AUROC", (r) => (r.head?.macroAuroc != null ? r.head.macroAuroc.toFixed(4) : "—"));
+  // Reports written before radfleet counted them have no diversity section.
+  add("distinct reports", (r) =>
+    (r.diversity as EvalReport["diversity"] | undefined)
+      ? `${(100 * r.diversity.distinctRate).toFixed(1)}%`
+      : "—",
+  );
+  add("reports repeating a sentence", (r) =>
+    (r.diversity as EvalReport["diversity"] | undefined)
+      ? `${(100 * r.diversity.repeatingRate).toFixed(1)}%`
+      : "—",
+  );
   return rows;
 }
 

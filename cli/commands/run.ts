@@ -102,7 +102,15 @@ interface ReportJson {
   ngram: { rougeL_rouge_score: { fmeasure: number }; bleu_coco: { bleu4: number } };
   clinical: { micro14: { f1: number }; micro5: { f1: number } };
   audit: Record<"fullyAccurate" | "hallucination" | "omission", { value: number; ci95: [number, number] }>;
-  head?: { macroF1: number };
+  head?: { macroF1: number; macroAuroc?: number | null };
+  /** absent in reports written before radfleet counted distinct and repeating reports */
+  diversity?: {
+    reports: number;
+    distinct: number;
+    distinctRate: number;
+    repeating: number;
+    referenceRepeating: number;
+  };
   selfConsistency?: { consistent: { value: number; ci95: [number, number] } };
 }
 
@@ -147,6 +155,19 @@ export function summaryTable(r: ReportJson): string {
     ["hallucination   [95% CI]", pct(r.audit.hallucination)],
     ["omission        [95% CI]", pct(r.audit.omission)],
     ["head macro F1", r.head ? r.head.macroF1.toFixed(4) : "—"],
+    ["head macro AUROC", r.head?.macroAuroc != null ? r.head.macroAuroc.toFixed(4) : "—"],
+    ...(r.diversity
+      ? ([
+          [
+            "distinct reports",
+            `${r.diversity.distinct} of ${r.diversity.reports} (${(100 * r.diversity.distinctRate).toFixed(0)}%)`,
+          ],
+          [
+            "reports repeating a sentence",
+            `${r.diversity.repeating} of ${r.diversity.reports} (references: ${r.diversity.referenceRepeating})`,
+          ],
+        ] as Array<[string, string]>)
+      : []),
     ...(r.selfConsistency
       ? [["consistent with own table [95% CI]", pct(r.selfConsistency.consistent)] as [string, string]]
       : []),

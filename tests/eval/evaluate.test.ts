@@ -30,6 +30,11 @@ describe("evaluate on a synthetic data set", () => {
     expect(h.hallucination_rate).toBe(0);
     expect(h.omission_rate).toBe(0);
     expect(h.wrong_laterality_rate).toBe(0);
+    // Reports against themselves repeat exactly as often as the references do.
+    expect(rep.diversity.repeating).toBe(rep.diversity.referenceRepeating);
+    expect(h.distinct_report_rate).toBe(
+      new Set(reports.map((r) => r.text.toLowerCase())).size / reports.length,
+    );
     expect(rep.audit.fullyAccurate.ci95).toEqual([1, 1]);
     expect(rep.audit.worst).toEqual([]);
     // The synthetic reports do exercise the labels.

@@ -1,6 +1,7 @@
 // evaluate(): every metric of a set of generated reports against their references, each named by
 // the implementation it reproduces, and headline(): the flat numbers the trainer publishes as gauges.
 
+import { textDiversity, type TextDiversity } from "./text-diversity.js";
 import { CHEXPERT_LABELS, NUM_LABELS, type ChexpertLabel, type LabelVector } from "../../common/chexpert.js";
 import { bootstrapMean, type Estimate } from "./bootstrap.js";
 import { labelReportDetailed, type DetailedLabels } from "./chexpert-labeler.js";
@@ -85,6 +86,8 @@ export interface EvalReport {
     worst: WorstExample[];
   };
   head?: HeadMetrics;
+  /** distinct reports and reports that repeat a sentence */
+  diversity: TextDiversity;
   /** generated reports against the tables the model produced with them (findingsTable output/prompt) */
   selfConsistency?: {
     consistent: Estimate;
@@ -290,6 +293,7 @@ export function evaluate(records: readonly EvalRecord[], opts: EvalOptions): Eva
       worst,
     },
     ...(head ? { head } : {}),
+    diversity: textDiversity(records),
     ...(selfConsistency ? { selfConsistency } : {}),
     reports: records.map((r, i) => ({
       id: r.id,
@@ -328,6 +332,8 @@ export function headline(report: EvalReport): Record<string, number> {
     hallucination_rate: report.audit.hallucination.value,
     omission_rate: report.audit.omission.value,
     wrong_laterality_rate: report.audit.wrongLaterality.value,
+    distinct_report_rate: report.diversity.distinctRate,
+    repeated_sentence_rate: report.diversity.repeatingRate,
     eval_reports: report.count,
   };
   if (report.selfConsistency) {

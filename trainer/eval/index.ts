@@ -59,4 +59,5 @@ export {
   type TableState,
   type Severity,
 } from "./findings-table.js";
+export { textDiversity, repeatedSentences, sentencesOf, type TextDiversity } from "./text-diversity.js";
 export { tableConsistency, type TableConsistency } from "./table-consistency.js";

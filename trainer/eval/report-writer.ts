@@ -83,6 +83,15 @@ export function renderMarkdown(report: EvalReport): string {
   lines.push(`| hallucinated a finding | ${pct(report.audit.hallucination)} |`);
   lines.push(`| omitted a finding | ${pct(report.audit.omission)} |`);
   lines.push(`| wrong laterality | ${pct(report.audit.wrongLaterality)} |`, "");
+  const d = report.diversity;
+  lines.push(
+    "## Text diversity",
+    "",
+    `${d.distinct} distinct reports of ${d.reports}; ${d.repeating} repeat a sentence (references: ${d.referenceRepeating}).`,
+    "",
+    ...d.examples.map((e) => `- ${e.id} says again: ${e.repeated.map((s) => `"${s}"`).join(", ")}`),
+    ...(d.examples.length > 0 ? [""] : []),
+  );
   if (report.selfConsistency) {
     const s = report.selfConsistency;
     lines.push(
