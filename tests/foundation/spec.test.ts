@@ -63,13 +63,13 @@ describe("run spec", () => {
     expect(block[0].path).toBe("spec.model.quantization.blockSize");
   });
 
-  it("defaults the decoding controls to Hugging Face generate's no-op values and checks each by name", () => {
+  it("defaults the decoding controls to Hugging Face generate's no-op values (but no_repeat_ngram_size 4) and checks each by name", () => {
     expect(parseRunSpec({}).spec.evaluation.generation).toEqual({
       maxNewTokens: 96,
       minNewTokens: 0,
       numBeams: 1,
       repetitionPenalty: 1,
-      noRepeatNgramSize: 0,
+      noRepeatNgramSize: 4,
       lengthPenalty: 1,
     });
     const generation = {

@@ -83,7 +83,7 @@ describe("setup", () => {
     expect((err as Error).message).toMatch(/spec\.model\.init is random but spec\.model\.path is set/);
   });
 
-  it("counts the run's steps from steps, else epochs at full width, else 300", () => {
+  it("counts the run's steps from steps, else epochs at full width, else the default 900", () => {
     expect(totalStepsOf(testSpec(data.dir, { training: { steps: 7 } }), 100)).toBe(7);
     const epochs = testSpec(data.dir, {
       training: { steps: undefined, epochs: 3, gradAccum: 2 },
@@ -93,6 +93,7 @@ describe("setup", () => {
     // 3 epochs of 100 examples, 2 replicas x batch 2 x 2 micro-batches per step.
     expect(totalStepsOf(epochs, 100)).toBe(Math.floor(300 / 8));
     expect(totalStepsOf(epochs, 1)).toBe(1);
+    expect(totalStepsOf(testSpec(data.dir, { training: { steps: undefined } }), 100)).toBe(900);
   });
 });
 

@@ -35,6 +35,9 @@ export interface RecipeModel {
 
 export type ImageLoader = (examples: Example[]) => Promise<Float32Array[]>;
 
+/** Steps when the spec sets neither steps nor epochs: the demo's (trainer/train/README.md says why). */
+export const DEFAULT_STEPS = 900;
+
 /** Optimizer steps of a run: spec.training.steps, or epochs over the training split at full width. */
 export function totalStepsOf(spec: RunSpec, trainSize: number): number {
   if (spec.training.steps !== undefined) return spec.training.steps;
@@ -42,7 +45,7 @@ export function totalStepsOf(spec: RunSpec, trainSize: number): number {
     const perStep = spec.replicas.max * spec.training.batchSize * spec.training.gradAccum;
     return Math.max(1, Math.floor((spec.training.epochs * trainSize) / perStep));
   }
-  return 300;
+  return DEFAULT_STEPS;
 }
 
 export async function loadRecipeData(spec: RunSpec, log: Logger): Promise<RecipeData> {
