@@ -2,9 +2,10 @@
 // hidden states at the image-token positions, the mean of the projected image features, or (pooling
 // "attention") one learned query per label attending over the image positions' hidden states, so each
 // label pools from where its finding is (class-specific attention pooling, as in Zhu & Wu's CSRA and
-// Ridnik et al.'s ML-Decoder). Mean pooling averages a focal finding away: on the tiny base, linear
-// probes of the mean-pooled image features reach AUROC 0.53-0.77 where the same probe of all image
-// tokens reaches 0.92-0.98 (trainer/train/README.md).
+// Ridnik et al.'s ML-Decoder). Mean pooling averages a focal finding away unless the tower was trained
+// to keep it in the mean: on a captions-only base, linear probes of the mean image feature reach
+// AUROC 0.53-0.77 per finding where probes of all image tokens reach 0.66-0.98 (trainer/train/README.md).
+// On the shipped base, whose pretraining shapes the mean, `vision` pooling does best.
 import * as tf from "@tensorflow/tfjs";
 import type { HeadOptions } from "../../common/spec/index.js";
 import type { ModelConfig } from "./config.js";

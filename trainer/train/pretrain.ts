@@ -1,18 +1,23 @@
 // Pretraining the shipped base (`radfleet pretrain`): the tiny preset's full weights, trained on a
 // synthetic corpus written in a *different* report style ("terse") and with a different finding
-// prevalence than the fine-tuning data. It stands in for a general-purpose pretrained VLM: the only
-// objective is captioning (the language-model loss on the terse report), so the classifier head —
-// the thing the fine-tuning study is about — is never trained here and starts fine-tuning from its
-// seeded init.
+// prevalence than the fine-tuning data. It stands in for a general-purpose pretrained VLM. The
+// classifier head — the thing the fine-tuning study is about — is never trained here and starts
+// fine-tuning from its seeded init. Three objectives, all of the kind a general VLM is pretrained on:
 //
-// Two prompts share the image: a caption ("Write the findings and impression ...", the terse report)
-// and a checklist ("List the findings of this chest X-ray.", every observation in a fixed order with
-// yes / possible / no), the dense tagging data general-purpose VLMs are also pretrained on. Captions
-// alone teach the decoder the report language long before it looks at the image (greedy captions
-// stay one text for every image after 1,500 steps); in the checklist every uncertain token is a
-// visual decision, so the vision tower learns to see. The base's own quality is measured both ways
-// on held-out pretraining-style studies: the checklist's answers, and its greedy captions labelled
-// by radfleet's labeler, each against the studies' findings.
+// - captions: the language-model loss on the terse report after "Write the findings and impression
+//   of this chest X-ray.";
+// - checklists (a share of the examples): "List the findings of this chest X-ray." answered with every
+//   observation in a fixed order, yes / possible / no: dense tagging data in which every uncertain
+//   token is a visual decision;
+// - image tagging: a pretraining-only linear tagger on the mean of the projected image features
+//   predicts the observations (BCE), so pooled image features carry them as a contrastively trained
+//   tower's do. Captions alone teach the decoder the report language long before it looks at the
+//   image (greedy captions stay one text for every image after 1,500 steps), because the mean of the
+//   image tokens, which near-uniform attention first reads, carries almost nothing.
+//
+// The base's own quality is measured both ways on held-out pretraining-style studies: its greedy
+// captions labelled by radfleet's labeler, and its checklist answers, each against the studies'
+// findings.
 import * as tf from "@tensorflow/tfjs";
 import { CHEXPERT_LABELS, type ChexpertLabel, type LabelVector } from "../../common/chexpert.js";
 import type { Example } from "../data/index.js";
@@ -68,6 +73,8 @@ export function parseChecklist(text: string): LabelVector {
   }
   return out;
 }
+
+let taggerInstances = 0;
 
 /** What the pretraining tagger predicts: every observation but No Finding (the absence of the others). */
 const TAG_LABELS = CHECKLIST_TERMS.map(([label]) => label);
@@ -217,9 +224,9 @@ export function formatBaseQuality(q: BaseQuality): string {
 }
 
 /**
- * Trains every weight of the model except the classifier head on captioning (the LM loss on
- * `train`'s reports), AdamW with a warmed-up cosine schedule, and checks held-out quality every
- * `evalEvery` steps and at the end. The model is trained in place.
+ * Trains every weight of the model except the classifier head on the three objectives above, AdamW
+ * with a warmed-up cosine schedule, and checks held-out quality every `evalEvery` steps and at the
+ * end. The model is trained in place; the tagger is made here and disposed of on the way out.
  */
 export async function pretrainBase(
   model: VisionLanguageModel,
@@ -230,6 +237,32 @@ export async function pretrainBase(
   /** Called after each intermediate quality check (e.g. to keep a snapshot of the base). */
   onCheck?: (step: number, quality: BaseQuality) => Promise<void>,
 ): Promise<PretrainResult> {
+  const D = model.config.text_config.hidden_size;
+  const taggerId = taggerInstances++;
+  const tagger = {
+    weight: tf.variable(
+      tf.randomNormal([D, TAG_LABELS.length], 0, 0.02, "float32", opts.seed),
+      true,
+      `pretrain.tagger.weight#${taggerId}`,
+    ),
+    bias: tf.variable(tf.zeros([TAG_LABELS.length]), true, `pretrain.tagger.bias#${taggerId}`),
+  };
+  try {
+    return await pretrainLoop(model, train, heldOut, opts, log, onCheck, tagger);
+  } finally {
+    tf.dispose([tagger.weight, tagger.bias]);
+  }
+}
+
+async function pretrainLoop(
+  model: VisionLanguageModel,
+  train: Example[],
+  heldOut: Example[],
+  opts: PretrainOptions,
+  log: (line: string) => void,
+  onCheck: ((step: number, quality: BaseQuality) => Promise<void>) | undefined,
+  tagger: { weight: tf.Variable; bias: tf.Variable },
+): Promise<PretrainResult> {
   const tok = model.tokenizer;
   const prompt = buildPrompt(tok, { numImageTokens: model.numImageTokens });
   const checklistPrompt = buildPrompt(tok, {
@@ -239,16 +272,7 @@ export async function pretrainBase(
   const seqLen = Math.max(prompt.length, checklistPrompt.length) + opts.maxReportTokens + 1;
   const choose = mulberry32(opts.seed ^ 0x5eed);
   const headVars = new Set(model.headVariables().map((v) => v.name));
-  const D = model.config.text_config.hidden_size;
   const tagged = TAG_LABELS.map((l) => CHEXPERT_LABELS.indexOf(l));
-  const tagger = {
-    weight: tf.variable(
-      tf.randomNormal([D, TAG_LABELS.length], 0, 0.02, "float32", opts.seed),
-      true,
-      "pretrain.tagger.weight",
-    ),
-    bias: tf.variable(tf.zeros([TAG_LABELS.length]), true, "pretrain.tagger.bias"),
-  };
   const params = new FlatParams([
     ...model.trainableVariables().filter((v) => !headVars.has(v.name)),
     ...(opts.taggingWeight > 0 ? [tagger.weight, tagger.bias] : []),
@@ -315,10 +339,9 @@ export async function pretrainBase(
       },
       params.slots.map((s) => s.variable),
     );
-    tags.dispose();
     loss = (await value.data())[0];
     params.flattenGrads(g, grads);
-    tf.dispose([value, ...Object.values(g)]);
+    tf.dispose([value, tags, ...Object.values(g)]);
     batch.dispose();
     if (!Number.isFinite(loss)) throw new Error(`pretraining diverged at step ${step + 1}: loss ${loss}`);
     clipByGlobalNorm(grads, 1);
@@ -342,7 +365,6 @@ export async function pretrainBase(
       await onCheck?.(done, q);
     }
   }
-  tf.dispose([tagger.weight, tagger.bias]);
   const q = await quality();
   history.push({ step: opts.steps, loss, quality: q });
   log(`final: ${formatBaseQuality(q)}`);
