@@ -182,13 +182,16 @@ describe("task.findingsTable", () => {
     expect(out.findingsTable.rows.map((x) => x.state)).toEqual(first.findingsTable!.rows.map((x) => x.state));
     expect(out.findingsTableText).toBe(renderTableText(first.findingsTable!));
     expect(out.report).toBe(first.generated);
-    // The decoding flags reach the decoder: with no_repeat_ngram_size 1 no word comes twice.
+    // The decoding flags reach the decoder: with min_new_tokens 6 the report has words even where
+    // the model would end at once, and with no_repeat_ngram_size 1 no word comes twice.
     const once = await radfleet([
       "generate",
       runDir("prompt"),
       image,
       "--max-new-tokens",
       "24",
+      "--min-new-tokens",
+      "6",
       "--no-repeat-ngram-size",
       "1",
       "--json",
