@@ -93,8 +93,10 @@ describe("decoding controls match transformers' generate", () => {
     },
   );
 
-  it("the run spec's default controls leave greedy and beam output as without them", async () => {
-    const defaults = parseRunSpec({}).spec.evaluation.generation;
+  it("the run spec's default controls, but for no_repeat_ngram_size, leave greedy and beam output as without them", async () => {
+    // noRepeatNgramSize defaults to 4 (the demo's reports; tests/foundation/spec.test.ts); every
+    // other control defaults to transformers' no-op value.
+    const defaults = { ...parseRunSpec({}).spec.evaluation.generation, noRepeatNgramSize: 0 };
     for (const name of ["greedy", "beam 3", "beam 3 eos 108"]) {
       const c = byName.get(name)!;
       const o = options(c.generate);
