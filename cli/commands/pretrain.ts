@@ -1,10 +1,11 @@
 // `radfleet pretrain`: trains the tiny preset's full weights into the shipped base model
 // (models/tiny-base). It stands in for a general-purpose pretrained VLM: it learns to describe
 // synthetic radiographs in a *different* report style ("terse") and with a different finding
-// prevalence than the fine-tuning data, so fine-tuning has something real to adapt. The classifier
-// head is not trained here (language-model loss only); fine-tuning starts it from its seeded init.
+// prevalence than the fine-tuning data, from captions, findings checklists and an image-tagging loss
+// (trainer/train/pretrain.ts). The classifier head is not trained here; fine-tuning starts it from
+// its seeded init.
 import { existsSync } from "node:fs";
-import { rm, writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { intFlag, numFlag, parseCommandLine, usageError } from "../../common/cli.js";
 import { initBackend } from "../../trainer/backend/index.js";
@@ -23,6 +24,9 @@ const DEFAULTS = {
   tagging: 1,
   evalEvery: 1000,
 };
+
+/** Written beside the corpus: the settings it was made with. */
+const CORPUS_FILE = "pretrain-corpus.json";
 
 /** Finding prevalence of the pretraining corpus: flatter than the fine-tuning default. */
 const PRETRAIN_PREVALENCE = {
@@ -45,8 +49,9 @@ const USAGE = `usage: radfleet pretrain [--out DIR] [--data DIR] [--studies N] [
                          [--seed N] [--image-size PX] [--eval-every N] [--held-out N] [--checklist SHARE]
                          [--tagging WEIGHT] [--snapshots DIR]
 
-Trains the tiny preset's full weights on a synthetic "terse"-style corpus, as captions and (a share
-of --checklist, default ${DEFAULTS.checklist}) as findings checklists, leaving the classifier head
+Trains the tiny preset's full weights on a synthetic "terse"-style corpus (made in --data once), as
+captions and (a share of --checklist, default ${DEFAULTS.checklist}) as findings checklists, with an
+image-tagging loss (weight --tagging, default ${DEFAULTS.tagging}), leaving the classifier head
 untouched. Writes a Hugging Face style model directory (default ${TINY_BASE_DIR}, the base
 \`radfleet run\` fine-tunes) with pretrain.json: the options, the command, and the base's quality
 on held-out pretraining-style studies.`;
@@ -100,6 +105,9 @@ export async function run(argv: string[]): Promise<number> {
   const backend = await initBackend("auto");
   console.log(`backend ${backend.name}`);
 
+  // The corpus is made once and reused; a corpus made with other settings is refused, not reused.
+  const corpus = { studies, seed: opts.seed };
+  const corpusFile = join(dataDir, CORPUS_FILE);
   if (!existsSync(join(dataDir, "mimic-cxr-2.0.0-split.csv"))) {
     console.log(`generating the pretraining corpus in ${dataDir} (${studies} studies, terse style)`);
     await synthesize({
@@ -111,6 +119,15 @@ export async function run(argv: string[]): Promise<number> {
       reportStyle: "terse",
       prevalence: PRETRAIN_PREVALENCE,
     });
+    await writeFile(corpusFile, JSON.stringify(corpus) + "\n");
+  } else {
+    const made = existsSync(corpusFile) ? (await readFile(corpusFile, "utf8")).trim() : "(not recorded)";
+    if (made !== JSON.stringify(corpus)) {
+      console.error(
+        `radfleet pretrain: ${dataDir} holds a corpus made with ${made}, not ${JSON.stringify(corpus)}; remove it or pass --data DIR`,
+      );
+      return 1;
+    }
   }
   const ds = await loadDataset({ format: "synthetic", root: dataDir, section: "both" });
   const train = ds.examples.filter((e) => e.split === "train" && e.imagePath);

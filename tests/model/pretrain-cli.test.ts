@@ -53,6 +53,12 @@ test("writes a model directory the trainer loads as its base", async () => {
   expect(record.quality.studies).toBe(3);
   expect(record.quality.heldOutLoss).toBeGreaterThan(0);
   expect(record.quality.samples).toHaveLength(3);
+  // The corpus is reused only with the settings it was made with.
+  const other = await radfleet([...args.slice(0, 6), "41", ...args.slice(7)]).done;
+  expect(other.code, other.out).toBe(1);
+  expect(other.out).toContain(
+    'holds a corpus made with {"studies":40,"seed":11}, not {"studies":41,"seed":11}',
+  );
 
   await tf.setBackend("cpu");
   const m = await buildModel({
