@@ -31,6 +31,14 @@ export interface PRFScores {
   support: number;
 }
 
+/** Adds one decision to the counts: predicted positive or not against gold positive or not. */
+export function tally(c: Counts, predicted: boolean, gold: boolean): void {
+  if (predicted && gold) c.tp++;
+  else if (predicted) c.fp++;
+  else if (gold) c.fn++;
+  else c.tn++;
+}
+
 export function scoreCounts(c: Counts): PRFScores {
   // 0/0 is reported as 0, as scikit-learn does with zero_division=0.
   const precision = c.tp + c.fp > 0 ? c.tp / (c.tp + c.fp) : 0;
@@ -90,11 +98,7 @@ export function countsFor(
     CHEXPERT_LABELS.forEach((label, i) => {
       const pp = isPositive(p[i], policy);
       const rp = isPositive(reference[r][i], policy);
-      const c = counts[label];
-      if (pp && rp) c.tp++;
-      else if (pp) c.fp++;
-      else if (rp) c.fn++;
-      else c.tn++;
+      tally(counts[label], pp, rp);
     });
   });
   return counts;

@@ -12,6 +12,7 @@ import { labelReportDetailed, type DetailedLabels, type LabelerOptions } from ".
 import {
   isPositive,
   scoreCounts,
+  tally,
   type Counts,
   type PRFScores,
   type UncertainPolicy,
@@ -97,14 +98,7 @@ export function describeDecision(d: DetailedLabels, label: ChexpertLabel): strin
 
 function countsOf(idx: readonly number[], predicted: readonly boolean[], gold: readonly boolean[]): Counts {
   const c: Counts = { tp: 0, fp: 0, fn: 0, tn: 0 };
-  for (const n of idx) {
-    const p = predicted[n];
-    const g = gold[n];
-    if (p && g) c.tp++;
-    else if (p) c.fp++;
-    else if (g) c.fn++;
-    else c.tn++;
-  }
+  for (const n of idx) tally(c, predicted[n], gold[n]);
   return c;
 }
 

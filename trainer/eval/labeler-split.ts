@@ -1,6 +1,7 @@
 // The honest split of the IU X-ray validation studies for labeler development: a fixed third is set
 // aside by a seeded hash of the study id, and rules are written only from the other two thirds, so the
 // set-aside figure estimates how the labeler does on reports no rule was written from.
+import { fmix32 } from "../../common/random.js";
 
 /** Named in code so the split never moves: changing it would leak set-aside reports into development. */
 export const LABELER_SPLIT_SEED = "radfleet-labeler-split-2026-12-03";
@@ -17,12 +18,7 @@ function hash32(s: string): number {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h);
 }
 
 /**

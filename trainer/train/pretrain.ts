@@ -135,6 +135,15 @@ async function imagesOf(exs: Example[], size: number, cacheDir: string): Promise
   return Promise.all(exs.map((e) => loadImage(e.imagePath!, { size, cacheDir })));
 }
 
+/** The caption prompt (the report instruction fine-tuning also uses) and the checklist prompt. */
+function pretrainPrompts(model: VisionLanguageModel): { prompt: number[]; checklistPrompt: number[] } {
+  const numImageTokens = model.numImageTokens;
+  return {
+    prompt: buildPrompt(model.tokenizer, { numImageTokens }),
+    checklistPrompt: buildPrompt(model.tokenizer, { numImageTokens, instruction: CHECKLIST_INSTRUCTION }),
+  };
+}
+
 /** The base's held-out quality: teacher-forced loss and the labeler on its greedy reports. */
 export async function measureBaseQuality(
   model: VisionLanguageModel,
@@ -142,11 +151,7 @@ export async function measureBaseQuality(
   opts: { imageSize: number; maxReportTokens: number; cacheDir: string; batchSize?: number },
 ): Promise<BaseQuality> {
   const tok = model.tokenizer;
-  const prompt = buildPrompt(tok, { numImageTokens: model.numImageTokens });
-  const checklistPrompt = buildPrompt(tok, {
-    numImageTokens: model.numImageTokens,
-    instruction: CHECKLIST_INSTRUCTION,
-  });
+  const { prompt, checklistPrompt } = pretrainPrompts(model);
   const B = opts.batchSize ?? 16;
   let lossSum = 0;
   let tokens = 0;
@@ -264,11 +269,7 @@ async function pretrainLoop(
   tagger: { weight: tf.Variable; bias: tf.Variable },
 ): Promise<PretrainResult> {
   const tok = model.tokenizer;
-  const prompt = buildPrompt(tok, { numImageTokens: model.numImageTokens });
-  const checklistPrompt = buildPrompt(tok, {
-    numImageTokens: model.numImageTokens,
-    instruction: CHECKLIST_INSTRUCTION,
-  });
+  const { prompt, checklistPrompt } = pretrainPrompts(model);
   const seqLen = Math.max(prompt.length, checklistPrompt.length) + opts.maxReportTokens + 1;
   const choose = mulberry32(opts.seed ^ 0x5eed);
   const headVars = new Set(model.headVariables().map((v) => v.name));
