@@ -30,6 +30,10 @@ const COMMANDS: Record<string, Command> = {
     summary: "compare finished runs side by side",
     load: () => import("./commands/compare.js"),
   },
+  study: {
+    summary: "run a study (cells of overrides × seeds) and compare its cells with intervals",
+    load: () => import("./commands/study.js"),
+  },
   generate: {
     summary: "write reports (and findings tables) for images with a finished run's adapter",
     load: () => import("./commands/generate.js"),

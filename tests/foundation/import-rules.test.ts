@@ -42,6 +42,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
     "trainer/model",
     "trainer/collective",
   ],
+  "trainer/study": ["common/spec", "trainer/eval"],
   "trainer/main.ts": [
     "common/spec",
     "trainer/backend",
