@@ -12,8 +12,15 @@ import { freePort } from "../helpers/ports.js";
 import { startPrometheus, type PrometheusHandle } from "../helpers/prometheus.js";
 import { radfleet, synthData, writeSpec } from "./helpers.js";
 
-/** Panels fed only by the Kubernetes controller, which a local run does not have. */
-const CONTROLLER_ONLY = ["radfleet_runs", "radfleet_pod_restarts_total", "radfleet_reconcile_errors_total"];
+/** Panels and alerts fed only by the Kubernetes controller, which a local run does not have. */
+const CONTROLLER_ONLY = [
+  "radfleet_runs",
+  "radfleet_pod_restarts_total",
+  "radfleet_reconcile_errors_total",
+  "radfleet_reconcile_duration_seconds_count",
+  "radfleet_run_phase",
+  "radfleet_run_phase_since_timestamp_seconds",
+];
 
 function exprsOf(o: unknown, out: string[] = []): string[] {
   if (Array.isArray(o)) o.forEach((x) => exprsOf(x, out));

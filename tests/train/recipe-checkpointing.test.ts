@@ -109,6 +109,11 @@ describe("Checkpointing", () => {
       sampleOf(await a.r.registry.metrics(), "radfleet_checkpoint_last_commit_timestamp_seconds"),
     ).toBeGreaterThan(0);
     expect(a.r.lines.find((l) => l.event === "checkpoint_committed")).toMatchObject({ step: 3 });
+    // The staleness alert's inputs: the committed step and the interval, in steps.
+    expect(sampleOf(await a.r.registry.metrics(), "radfleet_checkpoint_last_commit_step")).toBe(3);
+    expect(sampleOf(await a.r.registry.metrics(), "radfleet_checkpoint_interval_steps")).toBe(
+      spec.checkpoint.interval,
+    );
 
     const b = await setup(spec, a.commits, a.store);
     expect(b.r.model.params.checksum()).not.toBe(saved);
@@ -116,6 +121,8 @@ describe("Checkpointing", () => {
     expect(b.r.model.params.checksum()).toBe(saved);
     expect(restored).toEqual(state);
     expect(b.r.lines.find((l) => l.event === "checkpoint_restored")).toMatchObject({ step: 3 });
+    // A replaced process reports the step it restored before it commits anything itself.
+    expect(sampleOf(await b.r.registry.metrics(), "radfleet_checkpoint_last_commit_step")).toBe(3);
     expect(b.r.lines.some((l) => l.event === "engine_changed")).toBe(false);
   });
 
@@ -153,6 +160,7 @@ describe("Checkpointing", () => {
     bytes[bytes.length - 1] ^= 0xff;
     await writeFile(adapter4, bytes);
     expect((await ck.restore(commits.ref(4))).step).toBe(2);
+    expect(sampleOf(await r.registry.metrics(), "radfleet_checkpoint_last_commit_step")).toBe(2);
     expect(r.model.params.checksum()).toBe(at2);
     expect(r.lines.filter((l) => l.event === "checkpoint_unusable").map((l) => l.step)).toEqual([4]);
 

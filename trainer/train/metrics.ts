@@ -52,6 +52,16 @@ export function trainerMetrics(reg: Registry) {
       name: "radfleet_checkpoint_last_commit_timestamp_seconds",
       help: "Unix time of the last committed checkpoint",
     }),
+    // The staleness alert compares these with radfleet_train_step: in steps, so it does not depend
+    // on how long an interval takes, and a replaced pod reports the step it restored at once.
+    lastCommitStep: gauge(reg, {
+      name: "radfleet_checkpoint_last_commit_step",
+      help: "Step of the last committed checkpoint (set at each commit and at restore; 0 before the first)",
+    }),
+    checkpointInterval: gauge(reg, {
+      name: "radfleet_checkpoint_interval_steps",
+      help: "Steps between checkpoints (spec.checkpoint.interval)",
+    }),
     evalMetric: gauge(reg, {
       name: "radfleet_eval_metric",
       help: "Latest evaluation headline metrics",

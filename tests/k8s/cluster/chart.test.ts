@@ -92,7 +92,7 @@ describe("Helm chart", () => {
     const file = join(inject("k8sDir"), "rules.yaml");
     await writeFile(file, YAML.stringify({ groups: rule.spec.groups }));
     const out = await exec("promtool", ["check", "rules", file]);
-    expect(out.stdout).toMatch(/SUCCESS: 7 rules found/);
+    expect(out.stdout).toMatch(/SUCCESS: 11 rules found/);
   });
 
   it("helm install is accepted by the API server, and the chart's RBAC is enough to run a TrainingRun", async () => {
@@ -128,7 +128,7 @@ describe("Helm chart", () => {
       "GET",
       `${ns}/prometheusrules/radfleet`,
     );
-    expect(rules.spec.groups.flatMap((g) => g.rules)).toHaveLength(7);
+    expect(rules.spec.groups.flatMap((g) => g.rules)).toHaveLength(11);
     const dash = await kube.json<{
       metadata: { labels: Record<string, string> };
       data: Record<string, string>;

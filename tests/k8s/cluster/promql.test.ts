@@ -44,6 +44,19 @@ const m = {
     help: "h",
     labelNames: L,
   }),
+  ckptStep: gauge(reg, { name: "radfleet_checkpoint_last_commit_step", help: "h", labelNames: L }),
+  ckptInterval: gauge(reg, { name: "radfleet_checkpoint_interval_steps", help: "h", labelNames: L }),
+  ckptFail: counter(reg, { name: "radfleet_checkpoint_failures_total", help: "h", labelNames: L }),
+  runPhase: gauge(reg, {
+    name: "radfleet_run_phase",
+    help: "h",
+    labelNames: ["run_namespace", "run", "phase"],
+  }),
+  runSince: gauge(reg, {
+    name: "radfleet_run_phase_since_timestamp_seconds",
+    help: "h",
+    labelNames: ["run_namespace", "run"],
+  }),
   evalm: gauge(reg, { name: "radfleet_eval_metric", help: "h", labelNames: [...L, "metric"] }),
   arDur: histogram(reg, { name: "radfleet_collective_allreduce_duration_seconds", help: "h", labelNames: L }),
   arBytes: counter(reg, { name: "radfleet_collective_sent_bytes_total", help: "h", labelNames: L }),
@@ -94,6 +107,14 @@ beforeAll(async () => {
   m.total.set(bad, 100);
   m.loss.set({ ...bad, kind: "total" }, NaN);
   m.ckptLast.set(bad, Date.now() / 1000 - 10 * 86400);
+  // Checkpoints every 2 steps, the last at step 0 while the run is at step 10: stale.
+  m.ckptStep.set(bad, 0);
+  m.ckptInterval.set(bad, 2);
+  m.ckptFail.inc(bad);
+  m.runPhase.set({ run_namespace: "team", run: "bad", phase: "Failed" }, 1);
+  m.runSince.set({ run_namespace: "team", run: "bad" }, Date.now() / 1000 - 60);
+  m.runPhase.set({ run_namespace: "team", run: "stuck", phase: "Pending" }, 1);
+  m.runSince.set({ run_namespace: "team", run: "stuck" }, Date.now() / 1000 - 3600);
   m.ckptDur.observe(bad, 1);
   m.failures.inc({ run: "bad" }, 1);
   let step = 0;
@@ -116,6 +137,7 @@ beforeAll(async () => {
     m.arDur.observe(bad, 0.01);
     m.failures.inc({ run: "bad" }, 1);
     m.nonfinite.inc(bad);
+    m.ckptFail.inc(bad);
     m.ckptDur.observe(bad, 1); // commits were counted, but the last one is 10 days old
   };
   advance();
@@ -151,6 +173,9 @@ describe("PromQL on a real Prometheus", () => {
     expect(empty).toEqual([]);
   });
 
+  // The rules' behaviour over time (for, windows, pod replacement) is proved by promtool on
+  // deploy/prometheus/radfleet-rules.test.yaml (tests/foundation/alert-rules.test.ts); here each
+  // expression, as the chart renders it, runs on a real Prometheus scraping real exporters.
   it("every alert expression fires on the state it describes", async () => {
     const { stdout } = await exec(join(inject("k8sBin"), "helm"), [
       "template",

@@ -31,7 +31,10 @@ export interface CheckpointingOptions {
   totalSteps: number;
   /** The tensor engine and its threads, recorded in each checkpoint. */
   engine?: string;
-  metrics: Pick<TrainerMetrics, "lastCommit" | "checkpointDuration" | "checkpointFailures">;
+  metrics: Pick<
+    TrainerMetrics,
+    "lastCommit" | "lastCommitStep" | "checkpointInterval" | "checkpointDuration" | "checkpointFailures"
+  >;
   log: Logger;
 }
 
@@ -42,7 +45,9 @@ export class Checkpointing {
    */
   private readonly retained: number[] = [];
 
-  constructor(private readonly o: CheckpointingOptions) {}
+  constructor(private readonly o: CheckpointingOptions) {
+    o.metrics.checkpointInterval.set(o.spec.checkpoint.interval);
+  }
 
   /**
    * Saves and commits the checkpoint of `state.step`. A failure is logged and counted, not thrown:
@@ -86,6 +91,7 @@ export class Checkpointing {
       }
       await coordination.commitCheckpoint(g.generation, state.step, stored);
       metrics.lastCommit.set(Date.now() / 1000);
+      metrics.lastCommitStep.set(state.step);
       metrics.checkpointDuration.observe((performance.now() - t0) / 1000);
       log.info("checkpoint_committed", { step: state.step, location: store.location });
       await this.prune(state.step);
@@ -102,6 +108,7 @@ export class Checkpointing {
   async restore(ref: CheckpointRef | null, atMost = Infinity): Promise<RunState> {
     const { coordination, store, model, params, log } = this.o;
     if (!ref) {
+      this.o.metrics.lastCommitStep.set(0);
       params.write(this.o.initialParams);
       return freshRunState(this.o.spec.training.seed, params.size);
     }
@@ -132,6 +139,7 @@ export class Checkpointing {
           );
         }
         log.info("checkpoint_restored", { step: c.step });
+        this.o.metrics.lastCommitStep.set(c.step);
         this.warnIfEngineChanged(c.step, ck.state.engine);
         return {
           step: ck.state.step,
