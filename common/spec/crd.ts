@@ -2,6 +2,7 @@
 // validates exactly what the CLI validates. `radfleet crd` prints it; the copies under deploy/ and
 // charts/ are regenerated with `npm run gen:crd` and a test fails if they drift.
 import YAML from "yaml";
+import { RUN_NAME_CEL } from "./load.js";
 import { runSpecSchema } from "./run-spec.js";
 import type { OpenApiSchema } from "./schema.js";
 
@@ -118,6 +119,7 @@ export function trainingRunCrd(): Record<string, unknown> {
                 spec: runSpecSchema.openapi(),
                 status: statusSchema,
               },
+              "x-kubernetes-validations": [RUN_NAME_CEL],
             },
           },
         },

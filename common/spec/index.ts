@@ -15,6 +15,8 @@ export {
   parseRunSpecYaml,
   loadRunSpecFile,
   resolvedSpecYaml,
+  runNameIssue,
+  RUN_NAME_CEL,
   type LoadedSpec,
 } from "./load.js";
 export {

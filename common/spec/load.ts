@@ -11,7 +11,23 @@ export interface LoadedSpec {
   spec: RunSpec;
 }
 
-const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/**
+ * A run's name also names its Service and is the value of its pods' labels, so it must be a
+ * DNS-1035 label: a lowercase letter first, then letters, digits and '-', at most 63 characters.
+ * Undefined when it is one; else what is wrong.
+ */
+export function runNameIssue(name: unknown): string | undefined {
+  if (typeof name !== "string" || !/^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(name) || name.length > 63)
+    return `expected a DNS-1035 label (a lowercase letter first, then lowercase letters, digits or '-', at most 63 characters; it names the run's Service), got ${JSON.stringify(name)}`;
+  return undefined;
+}
+
+/** The same rule as CEL on the CRD's root, so the API server refuses such a name at creation. */
+export const RUN_NAME_CEL = {
+  rule: "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 63",
+  message:
+    "metadata.name must be a DNS-1035 label (a lowercase letter first, then lowercase letters, digits or '-', at most 63 characters): it names the run's Service",
+};
 
 /** Validates a parsed document; throws SpecError listing every problem with its field path. */
 export function parseRunSpec(doc: unknown): LoadedSpec {
@@ -34,12 +50,8 @@ export function parseRunSpec(doc: unknown): LoadedSpec {
     }
     const meta = (d.metadata ?? {}) as Record<string, unknown>;
     const name = meta.name;
-    if (name !== undefined && (typeof name !== "string" || !NAME.test(name) || name.length > 63)) {
-      issues.push({
-        path: "metadata.name",
-        message: `expected a DNS label (lowercase, digits, '-'), got ${JSON.stringify(name)}`,
-      });
-    }
+    const nameIssue = name === undefined ? undefined : runNameIssue(name);
+    if (nameIssue) issues.push({ path: "metadata.name", message: nameIssue });
     let spec: RunSpec | undefined;
     try {
       spec = parseOrThrow(runSpecSchema, d.spec ?? {});

@@ -35,6 +35,9 @@ export const LORA_TARGETS_DEFAULT = [
   "down_proj",
 ];
 
+const MODEL_PATH_REQUIRED = (preset: string) =>
+  `is required for preset ${preset}: its weights are not shipped; give the Hugging Face directory (e.g. llava-hf/${preset}-ov-hf) on a volume the trainers mount`;
+
 const model = object(
   {
     preset: oneOf(["tiny", "small", "llava-onevision-qwen2-0.5b", "llava-onevision-qwen2-7b"] as const, {
@@ -97,10 +100,20 @@ const model = object(
   },
   {
     refine(v, path, issues) {
+      if (v.preset.startsWith("llava-onevision") && v.path === undefined)
+        issues.push({ path: `${path}.path`, message: MODEL_PATH_REQUIRED(v.preset) });
       const b = v.quantization.blockSize;
       if ((b & (b - 1)) !== 0)
         issues.push({ path: `${path}.quantization.blockSize`, message: `expected a power of two, got ${b}` });
     },
+    cel: [
+      {
+        rule: "!self.preset.startsWith('llava-onevision') || has(self.path)",
+        message:
+          "model.path is required for the llava-onevision presets: their weights are not shipped; give the Hugging Face directory on a volume the trainers mount",
+        fieldPath: ".path",
+      },
+    ],
   },
 );
 

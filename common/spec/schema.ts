@@ -303,6 +303,11 @@ export interface ObjectOptions<T> {
   refine?: (value: T, path: string, issues: SpecIssue[]) => void;
   /** The object may be absent entirely (no default filled in). */
   optional?: boolean;
+  /**
+   * The same cross-field checks as CEL rules for the CRD (x-kubernetes-validations), so the API
+   * server refuses at `kubectl apply` what `refine` refuses here. Keep the two in step.
+   */
+  cel?: Array<{ rule: string; message: string; fieldPath?: string }>;
 }
 
 function parseField<T>(node: Node<T>, value: unknown, path: string, ctx: Ctx): T | undefined {
@@ -367,6 +372,7 @@ export function object<F extends Fields>(
       const s: OpenApiSchema = { type: "object", properties };
       if (required.length) s.required = required;
       if (opts.description) s.description = opts.description;
+      if (opts.cel?.length) s["x-kubernetes-validations"] = opts.cel;
       return s;
     },
   };

@@ -47,6 +47,8 @@ const TRAINER_GRACE_SECONDS = 60;
 const COORDINATOR_DRAIN_SECONDS = TRAINER_GRACE_SECONDS + 10;
 const DATA_DIR = "/var/lib/radfleet/data";
 const RUN_DIR = "/var/lib/radfleet/run";
+/** The decoded-image cache when the spec names none: in the run directory's emptyDir, writable. */
+export const IMAGE_CACHE_DIR = `${RUN_DIR}/image-cache`;
 
 function volumes(run: TrainingRunObject, spec: RunSpec): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
   const vols: V1Volume[] = [

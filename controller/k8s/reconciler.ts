@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import type { CoreV1Event } from "@kubernetes/client-node";
 import type { Logger } from "../../common/log.js";
-import { parseRunSpec, SpecError, type RunSpec } from "../../common/spec/index.js";
+import { parseRunSpec, runNameIssue, SpecError, type RunSpec } from "../../common/spec/index.js";
 import { desiredConfigMap, desiredPodGroup, desiredSecret, desiredService } from "./run-objects.js";
 import { usesVolcano } from "./scheduler-handoff.js";
 import { withDefaultNats, withRunQueueLabel } from "./spec-defaults.js";
@@ -112,6 +112,12 @@ export class Reconciler {
     if (!run || run.metadata.deletionTimestamp) {
       // Owned objects go with it through their owner references (garbage collector).
       this.deps.metrics?.setRunPhase(key, undefined);
+      return {};
+    }
+    // A name the Service and labels cannot carry would fail every create with a 422; say why once.
+    const nameIssue = runNameIssue(name);
+    if (nameIssue) {
+      await this.failInvalid(run, `metadata.name: ${nameIssue}`);
       return {};
     }
     let spec: RunSpec;

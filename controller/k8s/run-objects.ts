@@ -3,7 +3,7 @@
 // mount, the token Secret, and (under Volcano) the trainers' PodGroup.
 import type { V1ConfigMap, V1Secret, V1Service } from "@kubernetes/client-node";
 import { resolvedSpecYaml, type RunSpec } from "../../common/spec/index.js";
-import { CHECKPOINT_DIR, trainerRequests } from "./desired-pods.js";
+import { CHECKPOINT_DIR, IMAGE_CACHE_DIR, trainerRequests } from "./desired-pods.js";
 import {
   COORDINATOR_PORT,
   LABEL_ROLE,
@@ -46,13 +46,21 @@ export function desiredConfigMap(run: TrainingRunObject, spec: RunSpec): V1Confi
   };
 }
 
-/** Inside the pods the checkpoint directory is the mounted PVC, whatever path the user gave. */
+/**
+ * The spec as the pods see it. The checkpoint directory is the mounted PVC, whatever path the user
+ * gave. The decoded-image cache defaults to a folder inside the data set, which in a pod is a
+ * read-only volume (or image layer): unless the spec names one, it goes to the pod's writable run
+ * directory (an emptyDir, so each pod decodes its images once).
+ */
 function podSpecView(spec: RunSpec): RunSpec {
-  if (!spec.scheduling.checkpointVolumeClaim || spec.checkpoint.store.type !== "directory") return spec;
-  return {
-    ...spec,
-    checkpoint: { ...spec.checkpoint, store: { ...spec.checkpoint.store, path: CHECKPOINT_DIR } },
-  };
+  let view = spec;
+  if (spec.scheduling.checkpointVolumeClaim && spec.checkpoint.store.type === "directory")
+    view = {
+      ...view,
+      checkpoint: { ...view.checkpoint, store: { ...view.checkpoint.store, path: CHECKPOINT_DIR } },
+    };
+  if (view.data.cacheDir === undefined) view = { ...view, data: { ...view.data, cacheDir: IMAGE_CACHE_DIR } };
+  return view;
 }
 
 export function desiredSecret(run: TrainingRunObject, token: string): V1Secret {

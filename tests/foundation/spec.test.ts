@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { parseRunSpec, parseRunSpecYaml, SpecError, runSpecSchema } from "../../common/spec/index.js";
+import {
+  parseRunSpec,
+  parseRunSpecYaml,
+  runNameIssue,
+  SpecError,
+  runSpecSchema,
+} from "../../common/spec/index.js";
 
 function issuesOf(fn: () => unknown): Array<{ path: string; message: string }> {
   try {
@@ -106,6 +112,37 @@ describe("run spec", () => {
       parseRunSpec({ apiVersion: "v1", kind: "Pod", metadata: { name: "Bad_Name" } }),
     );
     expect(issues.map((i) => i.path)).toEqual(["kind", "apiVersion", "metadata.name"]);
+  });
+
+  it("a run name must be able to name its Service and label its pods (DNS-1035, at most 63)", () => {
+    for (const ok of ["cxr", "cxr-2025", "a", "a".repeat(63)]) expect(runNameIssue(ok), ok).toBeUndefined();
+    for (const bad of ["2025-cxr", "-cxr", "cxr-", "Cxr", "cxr.v2", "cxr_v2", "a".repeat(64), "", 7])
+      expect(runNameIssue(bad), String(bad)).toMatch(/expected a DNS-1035 label/);
+    const manifest = (name: string) => ({
+      apiVersion: "radfleet.io/v1alpha1",
+      kind: "TrainingRun",
+      metadata: { name },
+    });
+    expect(issuesOf(() => parseRunSpec(manifest("2025-cxr")))).toEqual([
+      {
+        path: "metadata.name",
+        message: expect.stringMatching(/a lowercase letter first.*got "2025-cxr"/) as unknown,
+      },
+    ]);
+    expect(parseRunSpec(manifest("cxr-2025")).name).toBe("cxr-2025");
+  });
+
+  it("the llava-onevision presets need model.path: their weights are not shipped", () => {
+    for (const preset of ["llava-onevision-qwen2-0.5b", "llava-onevision-qwen2-7b"]) {
+      expect(issuesOf(() => parseRunSpec({ model: { preset } }))).toEqual([
+        {
+          path: "spec.model.path",
+          message: expect.stringMatching(new RegExp(`required for preset ${preset}`)) as unknown,
+        },
+      ]);
+      expect(parseRunSpec({ model: { preset, path: "/models/x" } }).spec.model.path).toBe("/models/x");
+    }
+    expect(parseRunSpec({ model: { preset: "small" } }).spec.model.path).toBeUndefined();
   });
 
   it("names list items and map entries in paths", () => {

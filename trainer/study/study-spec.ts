@@ -49,7 +49,8 @@ export interface StudyPlan {
   runs: StudyRun[];
 }
 
-const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+// Run names start with it, and a run's name must start with a letter (common/spec runNameIssue).
+const NAME = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const CELL_ID = /^[A-Za-z0-9][A-Za-z0-9._=-]*$/;
 
 function isMapping(v: unknown): v is Record<string, unknown> {

@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { parseRunSpec, parseRunSpecYaml } from "../../../common/spec/index.js";
 import { ownedMeta, ownerReference, runLabels } from "../../../controller/k8s/owned-meta.js";
+import { desiredTrainerPod } from "../../../controller/k8s/desired-pods.js";
 import { desiredConfigMap, desiredSecret, desiredService } from "../../../controller/k8s/run-objects.js";
 import {
   COORDINATOR_PORT,
@@ -66,7 +67,28 @@ describe("run objects", () => {
     const spec = specOf(run);
     const cm = desiredConfigMap(run, spec);
     expect(cm.metadata!.name).toBe("r1-spec");
-    expect(parseRunSpecYaml(cm.data![SPEC_FILE]).spec).toEqual(spec);
+    // Only the decoded-image cache differs: the data set is read-only in a pod (next test).
+    expect(parseRunSpecYaml(cm.data![SPEC_FILE]).spec).toEqual({
+      ...spec,
+      data: { ...spec.data, cacheDir: "/var/lib/radfleet/run/image-cache" },
+    });
+  });
+
+  it("the decoded-image cache goes to the pod's writable run directory unless the spec names one", () => {
+    // The data PVC is mounted read-only: the default cache, <data.path>/.cache, cannot be written.
+    const run = makeRun({ scheduling: { dataVolumeClaim: "cxr" }, data: { path: "/var/lib/radfleet/data" } });
+    const pod = desiredTrainerPod(run, specOf(run), 0, 0);
+    const mounts = pod.spec!.containers[0].volumeMounts!;
+    expect(mounts.find((m) => m.mountPath === "/var/lib/radfleet/data")?.readOnly).toBe(true);
+    const runMount = mounts.find((m) => m.mountPath === "/var/lib/radfleet/run")!;
+    expect(pod.spec!.volumes!.find((v) => v.name === runMount.name)?.emptyDir).toEqual({});
+    expect(runMount.readOnly).toBeFalsy();
+    const inPods = parseRunSpecYaml(desiredConfigMap(run, specOf(run)).data![SPEC_FILE]).spec;
+    expect(inPods.data.cacheDir).toBe("/var/lib/radfleet/run/image-cache");
+    const named = makeRun({ data: { cacheDir: "/scratch/cache" } });
+    expect(parseRunSpecYaml(desiredConfigMap(named, specOf(named)).data![SPEC_FILE]).spec.data.cacheDir).toBe(
+      "/scratch/cache",
+    );
   });
 
   it("with a checkpoint volume, the pods' spec points the directory store at the mount", () => {
