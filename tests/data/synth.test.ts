@@ -118,6 +118,30 @@ describe("synthesize", () => {
     },
   );
 
+  it.each(["easy", "hard"] as const)(
+    "the impression states every positive and uncertain observation of the labels, devices included (%s)",
+    async (difficulty) => {
+      // A model trained on impressions (data.section, the default) is scored against these labels:
+      // what they hold must be in its targets. (Negatives live in the findings section.)
+      const out = join(dir, `impression-${difficulty}`);
+      await synthesize({ out, studies: 400, seed: 22, difficulty, imageSize: 32 });
+      const ds = await loadDataset({ format: "synthetic", root: out, section: "impression" });
+      const missing: string[] = [];
+      let devices = 0;
+      for (const e of ds.examples) {
+        const read = labelReport(e.report);
+        CHEXPERT_LABELS.forEach((name, i) => {
+          if (e.labels[i] !== 1 && e.labels[i] !== -1) return;
+          if (name === "Support Devices") devices++;
+          if (read[i] !== e.labels[i])
+            missing.push(`${e.id} ${name}: csv ${e.labels[i]}, impression ${read[i]}: ${e.report}`);
+        });
+      }
+      expect(devices).toBeGreaterThan(40);
+      expect(missing.slice(0, 5)).toEqual([]);
+    },
+  );
+
   it("draws each finding visibly at 32x32 when easy, and more faintly when hard", async () => {
     for (const label of CHEXPERT_LABELS) {
       if (label === "No Finding") continue;

@@ -249,11 +249,12 @@ export function writeReport(f: StudyFindings, rand: () => number, style: "defaul
     for (const l of ["Lung Opacity", "Consolidation", "Pneumonia"] as const)
       if (st[l] === "none") st[l] = "neg";
   }
-  for (const d of f.devices)
-    sentences.push({
-      region: 4,
-      text: pick(DEVICE_TEXT[d]).replace("{n}", (3 + Math.floor(rand() * 4)).toString()),
-    });
+  const deviceSentences: string[] = [];
+  for (const d of f.devices) {
+    const text = pick(DEVICE_TEXT[d]).replace("{n}", (3 + Math.floor(rand() * 4)).toString());
+    sentences.push({ region: 4, text });
+    deviceSentences.push(text);
+  }
 
   const order = [0, 1, 2, 3, 4].sort(() => rand() - 0.5);
   const findings = order
@@ -275,6 +276,12 @@ export function writeReport(f: StudyFindings, rand: () => number, style: "defaul
   else
     impr =
       impression.slice(0, 3).join(" ") + (impression.length > 3 ? " " + impression.slice(3).join(" ") : "");
+  // The impression states every positive observation the labels hold, lines and tubes included, as
+  // MIMIC-CXR-JPG's labels come from the impression: a model trained on impressions is then scored
+  // only on what its targets say. (The terse style, the pretraining corpus's, keeps its old form, and
+  // no draw of rand() changes, so images, labels and findings are as before.)
+  if (style === "default" && deviceSentences.length > 0 && !impr.startsWith("Support devices as described"))
+    impr = `${impr} ${deviceSentences.join(" ")}`;
 
   const indication = pick([
     "___ with cough.",
