@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (`npm test`): installs what the tests need on a fresh machine (Debian packages,
-# npm modules, the native TensorFlow backend; Go >= 1.26 must already be installed, for the control
-# plane), then runs the format check, lint, type check and the whole test suite. Tests start their own nats-server and
+# npm modules, the native TensorFlow backend, the reference Python with CPU torch, transformers and
+# peft; Go >= 1.26 must already be installed, for the control plane), then runs the format check,
+# lint, type check and the whole test suite. Tests start their own nats-server and
 # prometheus on free ports; this script only makes sure the binaries exist. The Kubernetes cluster
 # tests run last, against a control plane built from Go modules into ~/.cache/radfleet (about 8
 # minutes the first time on 2 cores, seconds afterwards). With arguments (`npm test -- tests/x`)
@@ -16,6 +17,11 @@ command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || need+=(pr
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v make >/dev/null 2>&1 || need+=(make)
+# The reference Python (scripts/setup-reference-python.sh): a virtual environment, and gcc and
+# readelf for the stand-ins of the CUDA libraries PyPI's torch names.
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
+command -v readelf >/dev/null 2>&1 || need+=(binutils)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "==> installing ${need[*]} (Debian packages)"
@@ -40,6 +46,14 @@ fi
 # trainer tests on it, so a machine where it cannot be built fails here, with the reason and the fix.
 echo "==> native TensorFlow backend (npm run setup:tensorflow)"
 npm run --silent setup:tensorflow -- --strict
+
+# The Python the tests comparing radfleet with Hugging Face run (tests/reference/): CPU torch,
+# transformers, peft and safetensors at pinned versions, cached in ~/.cache/radfleet (about a
+# minute and 1.4 GB the first time, instant afterwards). Required: where it is missing, a test
+# that needs it fails instead of skipping (tests/helpers/reference-python.ts).
+echo "==> reference Python (bash scripts/setup-reference-python.sh)"
+RADFLEET_REFERENCE_PYTHON="$(bash scripts/setup-reference-python.sh)"
+export RADFLEET_REFERENCE_PYTHON RADFLEET_REQUIRE_REFERENCE_PYTHON=1
 
 echo "==> format check (prettier)"
 npx prettier --check . >/dev/null || { npx prettier --check . ; exit 1; }

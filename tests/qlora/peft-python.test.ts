@@ -1,13 +1,15 @@
 // An adapter written by radfleet, loaded by Hugging Face PEFT (tests/reference/qlora/check_peft_adapter.py):
 // PEFT must find every LoRA matrix under its own key names and compute the same outputs as
-// radfleet's LoRA layer. Needs a Python with torch and peft (RADFLEET_REFERENCE_PYTHON, else
-// python3); skipped, and says so, where there is none.
+// radfleet's LoRA layer. Needs the reference Python with torch and peft
+// (tests/helpers/reference-python.ts); tests/qlora/peft-roundtrip.test.ts does the same with an
+// adapter a real run trained, on the whole model.
 import * as tf from "@tensorflow/tfjs";
 import { spawnSync } from "node:child_process";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { hasReferencePython, REFERENCE_PYTHON as PYTHON } from "../helpers/reference-python.js";
 import {
   LoraLinear,
   peftKey,
@@ -16,9 +18,7 @@ import {
   type TensorData,
 } from "../../trainer/qlora/index.js";
 
-const PYTHON = process.env.RADFLEET_REFERENCE_PYTHON ?? "python3";
-const hasPeft =
-  spawnSync(PYTHON, ["-c", "import torch, peft, safetensors"], { timeout: 60_000 }).status === 0;
+const hasPeft = hasReferencePython(["torch", "peft", "safetensors"]);
 
 describe.skipIf(!hasPeft)(`PEFT loads radfleet adapters (python: ${PYTHON})`, () => {
   it("same key names, same scaling, same outputs (plain and rsLoRA)", async () => {
@@ -89,7 +89,7 @@ describe.skipIf(!hasPeft)(`PEFT loads radfleet adapters (python: ${PYTHON})`, ()
       );
       const r = spawnSync(PYTHON, ["tests/reference/qlora/check_peft_adapter.py", dir], {
         encoding: "utf8",
-        timeout: 120_000,
+        timeout: 300_000,
       });
       expect(r.status, r.stderr).toBe(0);
       const res = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as {
@@ -110,5 +110,5 @@ describe.skipIf(!hasPeft)(`PEFT loads radfleet adapters (python: ${PYTHON})`, ()
       expect(res.modules["language_model.model.layers.0.mlp.up_proj"].lora).toBe(false);
       for (const [path, m] of Object.entries(res.modules)) expect(m.max_abs_err, path).toBeLessThan(1e-5);
     }
-  });
+  }, 600_000); // two Python processes importing torch and peft: minutes on a busy 2-core machine
 });

@@ -1,9 +1,9 @@
 """Loads an adapter written by radfleet with Hugging Face PEFT and checks it computes what radfleet's
-LoRA layer computed. Run by tests/qlora/peft-python.test.ts when a Python with torch + peft is found
-(RADFLEET_REFERENCE_PYTHON, else python3); by hand:
+LoRA layer computed. Run by tests/qlora/peft-python.test.ts with the reference Python
+(scripts/setup-reference-python.sh prints it; the test takes RADFLEET_REFERENCE_PYTHON, else python3);
+by hand:
 
-    python -m venv /tmp/pe && /tmp/pe/bin/pip install torch peft safetensors
-    /tmp/pe/bin/python tests/reference/qlora/check_peft_adapter.py DIR
+    $(bash scripts/setup-reference-python.sh) tests/reference/qlora/check_peft_adapter.py DIR
 
 DIR holds adapter_config.json + adapter_model.safetensors (radfleet's saveAdapter), base.safetensors
 (each module's float `<path>.weight` [out, in] and `<path>.bias`) and io.safetensors (`x` and, per
