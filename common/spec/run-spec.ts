@@ -441,6 +441,13 @@ export const runSpecSchema = object({
   }),
   suspend: bool({ default: false }),
   ttlSecondsAfterFinished: optional(int({ min: 0 })),
+  activeDeadlineSeconds: optional(
+    int({
+      min: 1,
+      description:
+        "On Kubernetes, fail the run (DeadlineExceeded) once it has existed this long, as a Job's activeDeadlineSeconds.",
+    }),
+  ),
 });
 
 export type RunSpec = Infer<typeof runSpecSchema>;

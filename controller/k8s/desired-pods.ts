@@ -259,6 +259,9 @@ export function desiredTrainerPod(
       resources: { requests, limits },
       securityContext: containerSecurity,
       volumeMounts: mounts,
+      // A failed trainer's last log lines become its termination message, which the run's Failed
+      // condition quotes (a permanent failure says why without kubectl logs).
+      terminationMessagePolicy: "FallbackToLogsOnError",
     },
   ];
   return pod;

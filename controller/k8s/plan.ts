@@ -5,12 +5,15 @@
 // the cluster; replacements get the next attempt number, which makes their creation idempotent.
 import type { V1Pod } from "@kubernetes/client-node";
 import type { RunPhase, RunSpec } from "../../common/spec/index.js";
+import { EXIT_PERMANENT_FAILURE } from "../../common/trainer-env.js";
 import { desiredCoordinatorPod, desiredTrainerPod, type PodTemplateOptions } from "./desired-pods.js";
 import { defersScheduling, usesVolcano } from "./scheduler-handoff.js";
 import { decideSlot, groupSlots, type Slot } from "./pod-slots.js";
 import {
   deletionMs,
+  exitCodeOf,
   failureReason,
+  isDisruption,
   isFailed,
   isReady,
   isRunning,
@@ -18,6 +21,7 @@ import {
   isTerminating,
   podIndex,
   podRole,
+  terminationMessage,
 } from "./pod-state.js";
 import { applyProgress, setCondition } from "./run-status.js";
 import { scheduledCondition } from "./scheduled-condition.js";
@@ -172,13 +176,46 @@ export function planRun(
     setCondition(conds, "Restarting", "False", "Completed", "", nowIso, gen);
     return finalize("Succeeded");
   }
-  if (failedPods.length > spec.restartPolicy.backoffLimit) {
-    const last = failedPods[failedPods.length - 1];
-    st.message = `pod ${last.metadata?.name} failed (${failureReason(last)}); ${failedPods.length} failures exceed restartPolicy.backoffLimit=${spec.restartPolicy.backoffLimit}`;
-    setCondition(conds, "Failed", "True", "BackoffLimitExceeded", st.message, nowIso, gen);
-    setCondition(conds, "Running", "False", "BackoffLimitExceeded", st.message, nowIso, gen);
-    setCondition(conds, "Restarting", "False", "BackoffLimitExceeded", "", nowIso, gen);
+  const fail = (reason: string, message: string): Plan => {
+    st.message = message;
+    setCondition(conds, "Failed", "True", reason, message, nowIso, gen);
+    setCondition(conds, "Running", "False", reason, message, nowIso, gen);
+    setCondition(conds, "Restarting", "False", reason, "", nowIso, gen);
     return finalize("Failed");
+  };
+  // A trainer that exits with the permanent-failure code (a bad spec, data or model it cannot
+  // use) would fail the same way on every restart: the run fails at once, with its reason.
+  const permanent = failedPods.find((p) => exitCodeOf(p) === EXIT_PERMANENT_FAILURE);
+  if (permanent) {
+    const said = terminationMessage(permanent);
+    return fail(
+      "PermanentFailure",
+      `pod ${permanent.metadata?.name} exited with code ${EXIT_PERMANENT_FAILURE}, a failure no restart can fix` +
+        (said ? `: ${said}` : "; its log says why"),
+    );
+  }
+  // Evictions and preemptions are the cluster's doing: replaced, not counted.
+  const counted = failedPods.filter((p) => !isDisruption(p));
+  if (counted.length > spec.restartPolicy.backoffLimit) {
+    const last = counted[counted.length - 1];
+    return fail(
+      "BackoffLimitExceeded",
+      `pod ${last.metadata?.name} failed (${failureReason(last)}); ${counted.length} failures exceed restartPolicy.backoffLimit=${spec.restartPolicy.backoffLimit}` +
+        (counted.length < failedPods.length
+          ? ` (${failedPods.length - counted.length} evictions not counted)`
+          : ""),
+    );
+  }
+  // A Job's activeDeadlineSeconds: the run may be active this long from its creation.
+  const created = run.metadata.creationTimestamp ? Date.parse(String(run.metadata.creationTimestamp)) : NaN;
+  if (spec.activeDeadlineSeconds !== undefined && Number.isFinite(created)) {
+    const due = created + spec.activeDeadlineSeconds * 1000;
+    if (nowMs >= due)
+      return fail(
+        "DeadlineExceeded",
+        `the run was active longer than activeDeadlineSeconds=${spec.activeDeadlineSeconds}`,
+      );
+    wake.push(due - nowMs);
   }
 
   st.replicasDesired = spec.replicas.max;

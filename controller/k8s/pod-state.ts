@@ -69,3 +69,33 @@ export function failureReason(pod: V1Pod): string {
   }
   return "Failed";
 }
+
+/** The exit code of the pod's first terminated container, if any. */
+export function exitCodeOf(pod: V1Pod): number | undefined {
+  for (const cs of pod.status?.containerStatuses ?? []) {
+    const t = cs.state?.terminated;
+    if (t) return t.exitCode;
+  }
+  return undefined;
+}
+
+/** What the failed container said last (its termination message), if anything. */
+export function terminationMessage(pod: V1Pod): string | undefined {
+  for (const cs of pod.status?.containerStatuses ?? []) {
+    const m = cs.state?.terminated?.message?.trim();
+    if (m) return m;
+  }
+  return undefined;
+}
+
+/**
+ * A pod the cluster took away rather than one whose program failed: evicted by the kubelet (node
+ * pressure), preempted, or deleted through the eviction API or by the taint manager (the
+ * DisruptionTarget condition, Kubernetes 1.26+). As a Job's podFailurePolicy can, these are
+ * replaced without counting against restartPolicy.backoffLimit. OOMKilled is not one: the pod's
+ * own memory use killed it.
+ */
+export function isDisruption(pod: V1Pod): boolean {
+  if (pod.status?.reason === "Evicted" || pod.status?.reason === "Preempting") return true;
+  return (pod.status?.conditions ?? []).some((c) => c.type === "DisruptionTarget" && c.status === "True");
+}

@@ -272,6 +272,75 @@ describe("planRun", () => {
     expect(plan.events.at(-1)).toMatchObject({ type: "Warning", reason: "Failed" });
   });
 
+  it("a trainer's permanent-failure exit fails the run at once, with its message, not after the back-off limit", () => {
+    const run = makeRun(
+      { replicas: { min: 1, max: 1 }, restartPolicy: { backoffLimit: 5 } },
+      { phase: "Running", startTime: new Date(T0).toISOString() },
+    );
+    const spec = specOf(run);
+    const failed = withStatus(desiredTrainerPod(run, spec, 0, 0), "Failed");
+    failed.status!.containerStatuses![0].state!.terminated!.exitCode = 3;
+    failed.status!.containerStatuses![0].state!.terminated!.message = "model.path /models/ov: no config.json";
+    const pods = [withStatus(desiredCoordinatorPod(run, spec, 0), "Running", { ready: true }), failed];
+    const plan = planRun(run, spec, { ...allObjects(), pods }, T0 + 100_000);
+    expect(plan.status.phase).toBe("Failed");
+    expect(plan.status.conditions!.find((c) => c.type === "Failed")!.reason).toBe("PermanentFailure");
+    expect(plan.status.message).toMatch(
+      /exited with code 3, a failure no restart can fix: model.path \/models\/ov: no config.json/,
+    );
+    expect(plan.createPods).toEqual([]);
+  });
+
+  it("evicted and preempted pods are replaced without counting against the back-off limit", () => {
+    const run = makeRun(
+      { replicas: { min: 1, max: 1 }, restartPolicy: { backoffLimit: 1, initialBackoffSeconds: 1 } },
+      { phase: "Restarting", startTime: new Date(T0).toISOString() },
+    );
+    const spec = specOf(run);
+    const evicted = (attempt: number, how: "kubelet" | "api"): V1Pod => {
+      const p = withStatus(desiredTrainerPod(run, spec, 0, attempt), "Failed");
+      if (how === "kubelet") p.status!.reason = "Evicted";
+      else
+        p.status!.conditions = [
+          { type: "DisruptionTarget", status: "True", reason: "EvictionByEvictionAPI" },
+        ];
+      return p;
+    };
+    const pods = [
+      withStatus(desiredCoordinatorPod(run, spec, 0), "Running", { ready: true }),
+      evicted(0, "kubelet"),
+      evicted(1, "api"),
+      withStatus(desiredTrainerPod(run, spec, 0, 2), "Failed"), // one real failure: within the limit
+    ];
+    const plan = planRun(run, spec, { ...allObjects(), pods }, T0 + 100_000);
+    expect(plan.status.phase).not.toBe("Failed");
+    expect(plan.createPods.map((p) => p.metadata!.name)).toEqual(["r1-worker-0-3"]);
+    // A second real failure passes the limit; the message says the evictions were not counted.
+    const more = [...pods, withStatus(desiredTrainerPod(run, spec, 0, 3), "Failed")];
+    const failed = planRun(run, spec, { ...allObjects(), pods: more }, T0 + 200_000);
+    expect(failed.status.phase).toBe("Failed");
+    expect(failed.status.message).toMatch(
+      /2 failures exceed restartPolicy.backoffLimit=1 \(2 evictions not counted\)/,
+    );
+  });
+
+  it("activeDeadlineSeconds fails a run that has existed too long, and wakes the controller for it", () => {
+    const run = makeRun({ replicas: { min: 1, max: 1 }, activeDeadlineSeconds: 600 }, { phase: "Running" });
+    run.metadata.creationTimestamp = new Date(T0).toISOString() as unknown as Date;
+    const spec = specOf(run);
+    const pods = [
+      withStatus(desiredCoordinatorPod(run, spec, 0), "Running", { ready: true }),
+      withStatus(desiredTrainerPod(run, spec, 0, 0), "Running", { ready: true }),
+    ];
+    const early = planRun(run, spec, { ...allObjects(), pods }, T0 + 100_000);
+    expect(early.status.phase).toBe("Running");
+    expect(early.requeueAfterMs).toBeLessThanOrEqual(500_000);
+    const late = planRun(run, spec, { ...allObjects(), pods }, T0 + 600_000);
+    expect(late.status.phase).toBe("Failed");
+    expect(late.status.conditions!.find((c) => c.type === "Failed")!.reason).toBe("DeadlineExceeded");
+    expect(late.deletePods.map((d) => d.name).sort()).toEqual(["r1-coordinator-0", "r1-worker-0-0"]);
+  });
+
   it("reports Unschedulable with the scheduler's reason after the gang timeout", () => {
     const run = makeRun({ replicas: { min: 2, max: 2 }, scheduling: { gangTimeoutSeconds: 30 } });
     const spec = specOf(run);
