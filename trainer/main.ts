@@ -68,7 +68,7 @@ export async function run(argv: string[]): Promise<number> {
   let coordination: Coordination | undefined;
   let store: CheckpointStore | undefined;
   try {
-    listener = await CollectiveListener.listen("0.0.0.0", 0);
+    listener = await CollectiveListener.listen("0.0.0.0", 0, { logger: log });
     // The listener binds every interface; peers reach it at the advertised host (the pod IP on Kubernetes).
     const collectiveAddress = `${env.advertiseHost}:${listener.address.slice(listener.address.lastIndexOf(":") + 1)}`;
     coordination = await connectCoordinationThread({ env, spec, log, collectiveAddress });

@@ -16,10 +16,11 @@ export interface CheckpointCommitOptions {
   /** The step of the run's newest committed checkpoint (a new one must be later), if any. */
   latestCommittedStep(): number | undefined;
   /**
-   * Records a committed manifest (runs before the voters are answered). startedAtMs: when the
-   * step's first part or vote arrived.
+   * Records a committed manifest; the voters are answered once it resolves (the run state holding
+   * the manifest is durable), and refused if it rejects. startedAtMs: when the step's first part or
+   * vote arrived.
    */
-  onCommitted(checkpoint: CommittedCheckpoint, startedAtMs: number): void;
+  onCommitted(checkpoint: CommittedCheckpoint, startedAtMs: number): Promise<void> | void;
   log: Logger;
   /** The clock, in ms since the epoch. Default Date.now. */
   now?: () => number;
@@ -142,7 +143,23 @@ export class CheckpointCommit {
       parts,
       committedAtUnixMs: this.now(),
     };
-    this.o.onCommitted(c, p.startedAtMs);
-    for (const v of p.votes.values()) v.resolve(c);
+    let recorded: Promise<void> | void;
+    try {
+      recorded = this.o.onCommitted(c, p.startedAtMs);
+    } catch (err) {
+      recorded = Promise.reject(err);
+    }
+    Promise.resolve(recorded).then(
+      () => {
+        for (const v of p.votes.values()) v.resolve(c);
+      },
+      (err: unknown) => {
+        const msg =
+          `checkpoint at step ${step}: its parts are stored but the run state could not be saved ` +
+          `(${(err as Error).message}); not acknowledged, write the next one`;
+        this.o.log.error("checkpoint_commit_not_durable", { step, generation: this.o.generation, err });
+        for (const v of p.votes.values()) v.reject(new CoordinatorError("unavailable", msg));
+      },
+    );
   }
 }

@@ -56,6 +56,10 @@ export class NatsBridge {
   private readonly pending = new Map<string, string>();
   /** The one write loop, while it runs. */
   private flushing: Promise<void> | null = null;
+  /** How many run states saveState was handed: each one's version number. */
+  private stateSaved = 0;
+  /** saveState callers waiting to hear whether their state (or a newer one) reached KV. */
+  private readonly stateWaiters: Array<{ version: number; settle(inKv: boolean): void }> = [];
   private readonly ackTimeoutMs: number;
 
   private constructor(private readonly opts: NatsBridgeOptions) {
@@ -195,10 +199,31 @@ export class NatsBridge {
     return entry.json<unknown>();
   }
 
-  /** Saves the run state; the newest value wins, and it is written again after an outage. */
-  saveState(state: unknown): Promise<void> {
+  /**
+   * Saves the run state; the newest value wins, and it is written again after an outage. Resolves
+   * true once KV acknowledged this state or a newer one, false when it could not be written now
+   * (NATS unreachable: it stays pending and is written when NATS is back).
+   */
+  saveState(state: unknown): Promise<boolean> {
     this.pending.set(runStateKey(this.opts.runId), JSON.stringify(state));
-    return this.flush();
+    const version = ++this.stateSaved;
+    if (!this.connected || this.closed || !this.kv) {
+      void this.flush();
+      return Promise.resolve(false);
+    }
+    const written = new Promise<boolean>((settle) => this.stateWaiters.push({ version, settle }));
+    void this.flush();
+    return written;
+  }
+
+  /** Tells the waiting saveState callers up to `version` whether KV holds their state. */
+  private settleStates(version: number, inKv: boolean): void {
+    for (let i = this.stateWaiters.length - 1; i >= 0; i--) {
+      const w = this.stateWaiters[i];
+      if (w.version > version) continue;
+      this.stateWaiters.splice(i, 1);
+      w.settle(inKv);
+    }
   }
 
   /**
@@ -223,8 +248,11 @@ export class NatsBridge {
     const writeAll = async (): Promise<void> => {
       while (this.pending.size > 0 && this.kv && this.connected) {
         const [key, body] = this.pending.entries().next().value as [string, string];
+        // The state this body is: pending holds the newest, so every save up to now.
+        const version = key === runStateKey(this.opts.runId) ? this.stateSaved : 0;
         try {
           await this.kv.put(key, body);
+          if (version > 0) this.settleStates(version, true);
         } catch (err) {
           failed = true;
           this.noteOutage(err);
@@ -241,6 +269,9 @@ export class NatsBridge {
     // finishes before the assignment, and a clear inside it would be overwritten.
     this.flushing = writeAll().finally(() => {
       this.flushing = null;
+      // Whoever still waits was not written by this loop and will not be soon: NATS is down, the
+      // put failed (retried in the background) or the bridge closed.
+      if (failed || !this.connected || this.closed) this.settleStates(Infinity, false);
       // A save that joined the loop just after it found nothing left is written by a new one
       // (after a failure the timer above retries instead, so a failing KV is not hammered).
       if (!failed && this.pending.size > 0 && this.connected && !this.closed) void this.flush();
@@ -255,6 +286,7 @@ export class NatsBridge {
       (this.flushing ?? Promise.resolve()).catch(() => {}),
       new Promise((r) => setTimeout(r, this.ackTimeoutMs).unref()),
     ]);
+    this.settleStates(Infinity, false);
     const nc = this.nc;
     if (!nc) return;
     // drain() waits for the server; with NATS down it would wait for ever, so bound it.

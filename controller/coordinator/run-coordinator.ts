@@ -60,9 +60,10 @@ export class RunCoordinator {
       runId: this.runId,
       keepCheckpoints: options.keepCheckpoints,
       log,
-      save: (s) => {
-        void nats?.saveState(s);
-        stateFile?.save(s);
+      // Durable once the state file (when there is one) is on disk and KV (while NATS is up)
+      // acknowledged it. With NATS down the run goes on, as it was made to, and KV catches up.
+      save: async (s) => {
+        await Promise.all([nats?.saveState(s), stateFile?.save(s)]);
       },
     });
     if (restored) this.state.restore(restored);
@@ -260,7 +261,7 @@ export class RunCoordinator {
     members: Member[],
     openedAtMs: number,
   ): { generation: number; resumeFrom: CommittedCheckpoint | null } {
-    const g = new Generation(this.state.nextGeneration(), members, {
+    const g: Generation = new Generation(this.state.nextGeneration(), members, {
       latestCommittedStep: () => this.state.latestCheckpoint()?.step,
       onCommitted: (c, startedAtMs) => this.checkpointCommitted(g, c, startedAtMs),
       log: this.log,
@@ -326,8 +327,12 @@ export class RunCoordinator {
     return g.checkpoints.vote(workerId, step, expectedParts);
   }
 
-  private checkpointCommitted(g: Generation, c: CommittedCheckpoint, startedAtMs: number): void {
-    this.state.recordCommitted(c);
+  private async checkpointCommitted(
+    g: Generation,
+    c: CommittedCheckpoint,
+    startedAtMs: number,
+  ): Promise<void> {
+    await this.state.recordCommitted(c);
     this.metrics.checkpointCommitDuration.observe({ run: this.runId }, (Date.now() - startedAtMs) / 1000);
     this.metrics.checkpointsCommitted.inc({ run: this.runId });
     this.log.info("checkpoint_committed", { step: c.step, generation: g.number, parts: c.parts.length });

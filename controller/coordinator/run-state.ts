@@ -1,6 +1,6 @@
 // The run's state that outlives a generation and, saved, a coordinator: the generation counter,
 // the restart count and the committed checkpoints (the newest `keep`). Every change is handed to
-// `save` (NATS KV and/or the state file), in order.
+// `save` (NATS KV and/or the state file), in order; a commit is acknowledged once its save is.
 import type { CommittedCheckpoint } from "../../common/coordinator-client/index.js";
 import type { Logger } from "../../common/log.js";
 import { mergeRunStates, type PersistedRunState } from "./persisted-state.js";
@@ -9,8 +9,8 @@ export interface RunStateOptions {
   runId: string;
   /** How many committed checkpoints are kept. */
   keepCheckpoints: number;
-  /** Called with the whole state after every change. */
-  save(state: PersistedRunState): void;
+  /** Called with the whole state after every change; resolves once it is durable. */
+  save(state: PersistedRunState): Promise<void>;
   log: Logger;
 }
 
@@ -72,13 +72,17 @@ export class RunState {
     return this.generationCounter;
   }
 
-  /** Records a committed checkpoint, dropping the oldest beyond keepCheckpoints. */
-  recordCommitted(c: CommittedCheckpoint): void {
+  /**
+   * Records a committed checkpoint, dropping the oldest beyond keepCheckpoints. Resolves once the
+   * state holding it is durable; rejects when it could not be saved (it stays recorded here, and
+   * the next save that succeeds holds it).
+   */
+  recordCommitted(c: CommittedCheckpoint): Promise<void> {
     this.checkpoints.push(c);
     if (this.checkpoints.length > this.o.keepCheckpoints) {
       this.checkpoints.splice(0, this.checkpoints.length - this.o.keepCheckpoints);
     }
-    this.save();
+    return this.save();
   }
 
   latestCheckpoint(): CommittedCheckpoint | null {
@@ -99,7 +103,10 @@ export class RunState {
     };
   }
 
-  private save(): void {
-    this.o.save(this.snapshot());
+  private save(): Promise<void> {
+    const saved = this.o.save(this.snapshot());
+    // Only a commit waits on its save; the others' failures are logged by the store.
+    saved.catch(() => {});
+    return saved;
   }
 }

@@ -5,6 +5,9 @@ import { describe, expect, test } from "vitest";
 import { stagedAdder } from "../../trainer/collective/f32-add.js";
 import { encodeHeader, FrameReader, type Sink } from "../../trainer/collective/frames.js";
 
+/** Ceilings well above every frame these tests send (the limits have tests of their own). */
+const LIMITS = { allReduce: 1 << 20, broadcast: 1 << 20, allGather: 1 << 20 };
+
 function stream(frames: { kind: number; seq: number; payload: Uint8Array }[]): Uint8Array {
   const parts = frames.flatMap((f) => [encodeHeader(f.kind, f.seq, f.payload.byteLength), f.payload]);
   return Buffer.concat(parts);
@@ -32,7 +35,7 @@ describe("FrameReader", () => {
       seq: i,
       payload: Uint8Array.from({ length: len }, (_, j) => (j * 7 + i) & 255),
     }));
-    const r = new FrameReader();
+    const r = new FrameReader(LIMITS);
     const got = [];
     for (const c of randomChunks(stream(frames), 42)) got.push(...r.push(c));
     expect(got.map((f) => [f.seq, Array.from(f.payload)])).toEqual(
@@ -51,7 +54,7 @@ describe("FrameReader", () => {
       { kind: 1, seq: 9, payload: bytes(b) },
     ]);
     for (const seed of [1, 2, 3, 4, 5]) {
-      const r = new FrameReader();
+      const r = new FrameReader(LIMITS);
       const chunks = [...randomChunks(s, seed)];
       const early = r.push(chunks[0]).concat(r.push(chunks[1]));
       const acc = Float32Array.from({ length: 37 }, () => 1); // [37]
@@ -76,7 +79,7 @@ describe("FrameReader", () => {
   });
 
   test("a frame of the wrong operation or size is refused while streaming", () => {
-    const r = new FrameReader();
+    const r = new FrameReader(LIMITS);
     r.setPlan({
       kind: 1,
       seq: 2,
@@ -85,7 +88,7 @@ describe("FrameReader", () => {
       finished: () => {},
     });
     expect(() => r.push(encodeHeader(1, 3, 16))).toThrow(/op #3, expected kind 1 of op #2/);
-    const r2 = new FrameReader();
+    const r2 = new FrameReader(LIMITS);
     r2.setPlan({
       kind: 1,
       seq: 2,
@@ -132,7 +135,7 @@ describe("FrameReader direct reads", () => {
       const s = stream(xs.map((x) => ({ kind: 1, seq: 4, payload: bytes(x) })));
       for (const stage of [16, 48]) {
         for (const seed of [1, 2, 3]) {
-          const r = new FrameReader(stagedAdder(stage));
+          const r = new FrameReader(LIMITS, stagedAdder(stage));
           const targets = xs.map((x, k) => Float32Array.from({ length: x.length }, () => (k % 2 ? 0 : 0.25)));
           const done: number[] = [];
           const sinks: Sink[] = targets.map((t, k) => ({
@@ -161,7 +164,7 @@ describe("FrameReader direct reads", () => {
       payload: Uint8Array.from({ length: len }, (_, j) => (j * 5 + i) & 255),
     }));
     const bytes = stream(frames);
-    const r = new FrameReader();
+    const r = new FrameReader(LIMITS);
     const got = [];
     let s = 7;
     for (let pos = 0; pos < bytes.length;) {
@@ -178,8 +181,43 @@ describe("FrameReader direct reads", () => {
     );
   });
 
+  test("an item larger than a piece grows in place as its bytes land, by push and by direct reads", () => {
+    // Pieces of 8 bytes: every all-gather item here starts in an 8-byte buffer and grows.
+    const limits = { allReduce: 8, broadcast: 8, allGather: 5000 };
+    const frames = [1000, 9, 5000, 8, 0, 4097].map((len, i) => ({
+      kind: 3,
+      seq: i,
+      payload: Uint8Array.from({ length: len }, (_, j) => (j * 13 + i) & 255),
+    }));
+    const bytes = stream(frames);
+    const want = frames.map((f) => [f.seq, Array.from(f.payload)]);
+    for (const seed of [1, 2, 3]) {
+      const pushed = new FrameReader(limits);
+      const viaPush = [];
+      for (const c of randomChunks(bytes, seed)) viaPush.push(...pushed.push(c));
+      expect(viaPush.map((f) => [f.seq, Array.from(f.payload)])).toEqual(want);
+
+      const direct = new FrameReader(limits);
+      const viaRead = [];
+      let s = seed;
+      for (let pos = 0; pos < bytes.length;) {
+        s = (s * 1103515245 + 12345) >>> 0;
+        const target = direct.readTarget()!;
+        expect(target.length).toBeGreaterThan(0);
+        const n = Math.min(1 + (s % 700), target.length, bytes.length - pos);
+        target.set(bytes.subarray(pos, pos + n));
+        viaRead.push(...direct.landed(n));
+        pos += n;
+      }
+      expect(viaRead.map((f) => [f.seq, Array.from(f.payload)])).toEqual(want);
+      expect(viaRead.every((f) => f.payload.byteOffset === 0)).toBe(true);
+    }
+    // One byte over the item limit is refused at its header.
+    expect(() => new FrameReader(limits).push(encodeHeader(3, 0, 5001))).toThrow(/above its 5000-byte limit/);
+  });
+
   test("a wrong header read directly is refused", () => {
-    const r = new FrameReader();
+    const r = new FrameReader(LIMITS);
     r.setPlan({
       kind: 1,
       seq: 2,

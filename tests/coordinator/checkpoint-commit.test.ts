@@ -18,7 +18,7 @@ function commit(memberCount: number, latest?: number) {
     generation: 7,
     memberCount,
     latestCommittedStep: () => latest,
-    onCommitted: (c, startedAtMs) => committed.push({ c, startedAtMs }),
+    onCommitted: (c, startedAtMs) => void committed.push({ c, startedAtMs }),
     log: silentLogger,
     now: () => clock++,
   });
@@ -43,6 +43,35 @@ describe("CheckpointCommit", () => {
     expect(await v0).toEqual(manifest);
     expect(await v1).toBe(await v0);
     expect(committed).toEqual([{ c: manifest, startedAtMs: 100 }]);
+  });
+
+  it("answers the voters only once the commit is durable, and refuses them when it cannot be", async () => {
+    let durable!: () => void;
+    let lost!: (e: Error) => void;
+    const outcomes = [new Promise<void>((r) => (durable = r)), new Promise<void>((_, j) => (lost = j))];
+    let calls = 0;
+    const cc = new CheckpointCommit({
+      generation: 7,
+      memberCount: 1,
+      latestCommittedStep: () => undefined,
+      onCommitted: () => outcomes[calls++],
+      log: silentLogger,
+    });
+    cc.reportPart("w0", 10, part("adapter"));
+    const v = cc.vote("w0", 10, ["adapter"]);
+    expect(await isPending(v)).toBe(true);
+    durable();
+    expect(await v).toMatchObject({ step: 10 });
+
+    cc.reportPart("w0", 11, part("adapter"));
+    const w = cc.vote("w0", 11, ["adapter"]);
+    lost(new Error("ENOSPC: no space left on device"));
+    await expect(w).rejects.toMatchObject({
+      code: "unavailable",
+      message: expect.stringMatching(
+        /step 11: .* could not be saved \(ENOSPC: no space left on device\); not acknowledged/,
+      ),
+    });
   });
 
   it("a vote declaring a part never reported abandons the step and fails the other voters", async () => {

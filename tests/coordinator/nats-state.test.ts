@@ -193,6 +193,20 @@ describe("NATS events and state", () => {
     }
   });
 
+  it("a commit is acknowledged once KV holds the state that records it", async () => {
+    const c = await startCoordinator(options("durable"));
+    const clients = await connectWorkers(c.address, "durable", ids(2));
+    try {
+      await joinAll(clients);
+      await checkpoint(clients, 5);
+      // Read at once, no waiting: the acknowledgement came after KV's.
+      expect((await kvState("durable"))?.checkpoints.map((x) => x.step)).toEqual([5]);
+    } finally {
+      await closeAll(clients);
+      await c.close();
+    }
+  });
+
   it("a coordinator restarted mid-run resumes generation counter and committed checkpoints from KV", async () => {
     let c = await startCoordinator(options("restart"));
     const port = c.server.port;

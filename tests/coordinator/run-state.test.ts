@@ -14,7 +14,7 @@ function runState(keepCheckpoints = 2) {
     runId: "r",
     keepCheckpoints,
     log: silentLogger,
-    save: (x) => saved.push(structuredClone(x)),
+    save: async (x) => void saved.push(structuredClone(x)),
   });
   return { s, saved };
 }

@@ -2,7 +2,7 @@
 // committed checkpoints and generation numbers; writes are atomic; a foreign or corrupt file is
 // ignored with a warning rather than trusted.
 import { createHash } from "node:crypto";
-import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -60,6 +60,26 @@ describe("run state file", () => {
     expect(again.generation).toBeGreaterThan(g.generation);
     expect(again.resumeFrom?.step).toBe(7);
     expect(again.resumeFrom?.parts[0]).toMatchObject({ name: "adapter", uri: "/ck/7/a" });
+  });
+
+  it("a commit is acknowledged only once the file holds it; one whose state cannot be saved is refused", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "radfleet-state-"));
+    const file = join(dir, "run-state.json");
+    await start("local", file);
+    await clients[0].join();
+    await clients[0].reportCheckpointPart(7, { name: "adapter", uri: "/ck/7/a", size: 1, sha256: sha("a") });
+    await clients[0].commitCheckpoint(7, ["adapter"]);
+    // No flush, no close: the acknowledgement itself means the state is on disk.
+    const saved = JSON.parse(await readFile(file, "utf8")) as PersistedRunState;
+    expect(saved.checkpoints.map((c) => c.step)).toEqual([7]);
+
+    // The directory is gone: the state cannot be written, so the commit is not acknowledged.
+    await rm(dir, { recursive: true });
+    await clients[0].reportCheckpointPart(8, { name: "adapter", uri: "/ck/8/a", size: 1, sha256: sha("b") });
+    const refused = await clients[0].commitCheckpoint(8, ["adapter"]).catch((e: unknown) => e);
+    expect((refused as Error).message).toMatch(
+      /checkpoint at step 8: its parts are stored but the run state could not be saved \(ENOENT.*not acknowledged/,
+    );
   });
 
   it("ignores, with a warning, a file of another run or one that is not JSON", async () => {

@@ -172,6 +172,24 @@ describe("Checkpointing", () => {
     await expect(ck.restore(commits.ref(4))).rejects.toThrow(TrainingFailure);
   });
 
+  it("falls back past a manifest naming a part outside the store, without reading it", async () => {
+    const spec = testSpec(data.dir);
+    const { r, ck, commits } = await setup(spec);
+    await ck.save(g0, advanced(r, 2));
+    await ck.save(g0, advanced(r, 4));
+    // The coordinator hands out a manifest whose adapter is /dev/zero, recorded as 1 GiB.
+    const ref = commits.ref(4);
+    ref.parts = ref.parts.map((p) =>
+      p.name === "adapter_model.safetensors" ? { ...p, uri: "/dev/zero", size: 1 << 30 } : p,
+    );
+    expect((await ck.restore(ref)).step).toBe(2);
+    const unusable = r.lines.find((l) => l.event === "checkpoint_unusable");
+    expect(unusable).toMatchObject({ step: 4, err: { name: "CheckpointPartRefusedError" } });
+    expect((unusable!.err as { message: string }).message).toMatch(
+      /\/dev\/zero: refused, not inside the store/,
+    );
+  });
+
   it("a read failing for another reason than a missing part is not a fallback: it fails", async () => {
     const spec = testSpec(data.dir);
     const a = await setup(spec);
@@ -232,10 +250,10 @@ describe("Checkpointing", () => {
     const lossy: CheckpointStore = {
       location: a.store.location,
       put: (k, n, d) => a.store.put(k, n, d),
-      get: (uri) =>
-        newest.parts.some((p) => p.uri === uri)
-          ? Promise.reject(new CheckpointPartMissingError(uri))
-          : a.store.get(uri),
+      get: (part) =>
+        newest.parts.some((p) => p.uri === part.uri)
+          ? Promise.reject(new CheckpointPartMissingError(part.uri))
+          : a.store.get(part),
       remove: (k) => a.store.remove(k),
       close: async () => {},
     };

@@ -15,6 +15,7 @@ export {
   sha256Hex,
   CheckpointCorruptError,
   CheckpointPartMissingError,
+  CheckpointPartRefusedError,
   type CheckpointStore,
   type StoredPart,
 } from "./store.js";

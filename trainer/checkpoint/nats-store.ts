@@ -1,9 +1,20 @@
 // A checkpoint store in a NATS JetStream object store: for clusters without a shared volume.
 // put() returns only after the server acknowledged the whole object (JetStream persists it before
 // acking), which is what makes reporting the part to the coordinator safe.
+//
+// Reading back follows a manifest, so its uri must name an object under this run's prefix (not
+// another run's in a shared bucket, not a link elsewhere), and the object's recorded size must be
+// the manifest's before its chunks are fetched (get starts fetching all of them at once); no more
+// than that many bytes are taken from the stream.
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Objm, type ObjectStore } from "@nats-io/obj";
-import { CheckpointPartMissingError, sha256Hex, type CheckpointStore, type StoredPart } from "./store.js";
+import {
+  CheckpointPartMissingError,
+  CheckpointPartRefusedError,
+  sha256Hex,
+  type CheckpointStore,
+  type StoredPart,
+} from "./store.js";
 
 export interface NatsStoreOptions {
   url: string;
@@ -58,12 +69,44 @@ export class NatsObjectStore implements CheckpointStore {
     };
   }
 
-  async get(uri: string): Promise<Uint8Array> {
-    const prefix = `${SCHEME}${this.opts.bucket}/`;
-    if (!uri.startsWith(prefix)) throw new Error(`checkpoint part ${uri}: not in ${prefix}`);
-    const data = await this.os.getBlob(uri.slice(prefix.length));
-    if (!data) throw new CheckpointPartMissingError(uri);
-    return data;
+  async get(part: Pick<StoredPart, "uri" | "size">): Promise<Uint8Array> {
+    const { uri, size } = part;
+    const bucket = `${SCHEME}${this.opts.bucket}/`;
+    const name = uri.slice(bucket.length);
+    if (!uri.startsWith(bucket) || !name.startsWith(`${this.opts.prefix}/`)) {
+      throw new CheckpointPartRefusedError(uri, `not under ${bucket}${this.opts.prefix}/`);
+    }
+    const sized = (recorded: number): void => {
+      if (recorded !== size)
+        throw new CheckpointPartRefusedError(uri, `it has ${recorded} bytes, the manifest records ${size}`);
+    };
+    const info = await this.os.info(name);
+    if (!info || info.deleted) throw new CheckpointPartMissingError(uri);
+    if (info.options?.link) throw new CheckpointPartRefusedError(uri, "it is a link to another object");
+    sized(info.size);
+    const r = await this.os.get(name);
+    if (!r) throw new CheckpointPartMissingError(uri);
+    const reader = r.data.getReader();
+    try {
+      sized(r.info.size); // replaced since the info above
+      const out = new Uint8Array(size);
+      let off = 0;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (off + value.length > size) {
+          throw new CheckpointPartRefusedError(uri, `its chunks bring more than the ${size} bytes recorded`);
+        }
+        out.set(value, off);
+        off += value.length;
+      }
+      const err = await r.error;
+      if (err) throw err;
+      if (off !== size) throw new CheckpointPartRefusedError(uri, `its chunks bring ${off} of ${size} bytes`);
+      return out;
+    } finally {
+      await reader.cancel().catch(() => {});
+    }
   }
 
   async remove(key: string): Promise<void> {

@@ -17,8 +17,12 @@ export interface CheckpointStore {
   readonly location: string;
   /** Writes the part of checkpoint `key` durably and returns its record. */
   put(key: string, name: string, data: Uint8Array): Promise<StoredPart>;
-  /** Reads a part back by its uri (as returned by put). */
-  get(uri: string): Promise<Uint8Array>;
+  /**
+   * Reads a part back (its record as put returned it, from a committed manifest). The manifest is
+   * input: a uri outside this store, or a part whose stored size is not `size`, is refused
+   * (CheckpointPartRefusedError) before a byte is read, and no more than `size` bytes are read.
+   */
+  get(part: Pick<StoredPart, "uri" | "size">): Promise<Uint8Array>;
   /** Removes every part of checkpoint `key` (retention). Missing keys are not an error. */
   remove(key: string): Promise<void>;
   close(): Promise<void>;
@@ -52,5 +56,20 @@ export class CheckpointPartMissingError extends Error {
   constructor(readonly uri: string) {
     super(`checkpoint part ${uri}: not in the store`);
     this.name = "CheckpointPartMissingError";
+  }
+}
+
+/**
+ * A part the store will not read as the manifest describes it: outside the store's location, not
+ * a regular file, or of another size than recorded. Like a missing part it will not go away by
+ * trying again, so a restore falls back to an older checkpoint.
+ */
+export class CheckpointPartRefusedError extends Error {
+  constructor(
+    readonly uri: string,
+    readonly why: string,
+  ) {
+    super(`checkpoint part ${uri}: refused, ${why}`);
+    this.name = "CheckpointPartRefusedError";
   }
 }

@@ -9,6 +9,7 @@ import { pack, planBuckets, unpack } from "./buckets.js";
 import { CollectiveError } from "./errors.js";
 import { dialPeer } from "./handshake.js";
 import type { CollectiveListener } from "./listener.js";
+import type { FrameLimits } from "./frames.js";
 import { collectiveMetrics, type CollectiveMetrics } from "./metrics.js";
 import { ringAllGather } from "./ring-all-gather.js";
 import { ringAllReduce } from "./ring-allreduce.js";
@@ -34,13 +35,27 @@ export interface CollectiveOptions {
   compression?: "none" | "fp16";
   /** Wire piece size (pipelining granularity). Default 1 MiB. */
   pieceBytes?: number;
+  /**
+   * The largest item one rank may contribute to an all-gather (a larger one from a peer fails the
+   * operation at its header). Default 256 MiB: an evaluation's predictions of one rank, with room.
+   */
+  maxGatherBytes?: number;
   /** Aborted by the coordinator when the generation ends: pending and later operations fail ABORTED. */
   signal?: AbortSignal;
   registry?: Registry;
   logger?: Logger;
 }
 
-const DEFAULTS = { timeoutMs: 5000, bucketBytes: 64 << 20, pieceBytes: 1 << 20 };
+const DEFAULTS = { timeoutMs: 5000, bucketBytes: 64 << 20, pieceBytes: 1 << 20, maxGatherBytes: 256 << 20 };
+
+/** What each frame kind may carry, from the options every rank of the generation shares. */
+function frameLimits(pieceElems: number, compression: "none" | "fp16", maxGatherBytes: number): FrameLimits {
+  return {
+    allReduce: pieceElems * (compression === "fp16" ? 2 : 4),
+    broadcast: pieceElems * 4,
+    allGather: maxGatherBytes,
+  };
+}
 
 function validate(o: CollectiveOptions): void {
   const bad = (field: string, want: string, got: unknown): never => {
@@ -56,7 +71,7 @@ function validate(o: CollectiveOptions): void {
     bad("generation", "a u32", o.generation);
   if (!Array.isArray(o.peers) || o.peers.length !== o.worldSize)
     bad("peers", `${o.worldSize} addresses`, o.peers);
-  for (const k of ["timeoutMs", "connectTimeoutMs", "bucketBytes", "pieceBytes"] as const) {
+  for (const k of ["timeoutMs", "connectTimeoutMs", "bucketBytes", "pieceBytes", "maxGatherBytes"] as const) {
     const v = o[k];
     if (v !== undefined && (!Number.isFinite(v) || v <= 0)) bad(k, "a positive number", v);
   }
@@ -74,6 +89,7 @@ export class Collective {
   private readonly compression: "none" | "fp16";
   private readonly bucketBytes: number;
   private readonly pieceElems: number;
+  private readonly maxGatherBytes: number;
   private readonly log: Logger;
   private queue: Promise<unknown> = Promise.resolve();
   private seq = 0;
@@ -93,7 +109,8 @@ export class Collective {
     this.metrics = metrics;
     this.compression = o.compression ?? "none";
     this.bucketBytes = o.bucketBytes ?? DEFAULTS.bucketBytes;
-    this.pieceElems = Math.max(1, Math.floor((o.pieceBytes ?? DEFAULTS.pieceBytes) / 4));
+    this.pieceElems = pieceElemsOf(o);
+    this.maxGatherBytes = o.maxGatherBytes ?? DEFAULTS.maxGatherBytes;
     this.log = log;
     const signal = o.signal;
     const onAbort = (): void => {
@@ -151,8 +168,21 @@ export class Collective {
           throw e;
         }),
       ]);
+      const limits = frameLimits(
+        pieceElemsOf(o),
+        o.compression ?? "none",
+        o.maxGatherBytes ?? DEFAULTS.maxGatherBytes,
+      );
       const links = new RingLinks(
-        { rank: o.rank, worldSize: o.worldSize, toRight, fromLeft, timeoutMs },
+        {
+          rank: o.rank,
+          worldSize: o.worldSize,
+          toRight,
+          fromLeft,
+          timeoutMs,
+          limits,
+          leftAddress: o.peers[left],
+        },
         metrics,
         (err) => log.warn("collective_failed", { code: err.code, peer: err.rank, error: err.message }),
       );
@@ -225,9 +255,21 @@ export class Collective {
     });
   }
 
-  /** Every rank's bytes, indexed by rank (lengths may differ). */
+  /** Every rank's bytes, indexed by rank (lengths may differ; each at most maxGatherBytes). */
   allGather(bytes: Uint8Array): Promise<Uint8Array[]> {
-    return this.run("allGather", async (links, seq) => (links ? ringAllGather(links, seq, bytes) : [bytes]));
+    return this.run("allGather", async (links, seq) => {
+      if (!links) return [bytes];
+      if (bytes.byteLength > this.maxGatherBytes) {
+        // Its peers would refuse it at the header; failing here says why, on the rank that can fix it.
+        throw links.fail(
+          new CollectiveError(
+            "PROTOCOL",
+            `allGather #${seq}: this rank's item is ${bytes.byteLength} bytes, above the ${this.maxGatherBytes}-byte limit (maxGatherBytes)`,
+          ),
+        );
+      }
+      return ringAllGather(links, seq, bytes);
+    });
   }
 
   /** Resolves once every rank has entered the barrier. */
@@ -268,6 +310,10 @@ export class Collective {
     this.queue = p.catch(() => {});
     return p;
   }
+}
+
+function pieceElemsOf(o: CollectiveOptions): number {
+  return Math.max(1, Math.floor((o.pieceBytes ?? DEFAULTS.pieceBytes) / 4));
 }
 
 function checkOp(op: string): void {

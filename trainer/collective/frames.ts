@@ -3,12 +3,17 @@
 // silently mixing tensors.
 //
 // Header (12 bytes, little endian): u32 kind | u32 op sequence | u32 payload length.
+//
+// The length is the peer's word, so it is checked before anything is allocated for it: each kind
+// has a ceiling derived from what its operation sends (an all-reduce or broadcast frame is one
+// piece; an all-gather frame one rank's item), and a frame of an unknown kind or above its ceiling
+// fails the stream at its header. All-gather items, the only frames that may be large, are
+// assembled in a buffer that grows as their bytes arrive, so memory follows the bytes a peer
+// actually sent, never the length it declared.
 
 import { addInto, stagedAdder, type StagedAdder } from "./f32-add.js";
 
 export const FRAME_HEADER_BYTES = 12;
-/** Frames larger than this are refused: no collective piece comes near it, so it is corruption. */
-export const MAX_FRAME_BYTES = 1 << 30;
 
 export const FrameKind = {
   allReduce: 1,
@@ -16,6 +21,16 @@ export const FrameKind = {
   allGather: 3,
 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
+
+/** The largest payload a frame of each kind may declare (bytes). */
+export interface FrameLimits {
+  /** One all-reduce piece: pieceElems float32s (or fp16s with compression). */
+  allReduce: number;
+  /** One broadcast piece: pieceElems float32s. */
+  broadcast: number;
+  /** One rank's all-gather item. */
+  allGather: number;
+}
 
 export interface Frame {
   kind: number;
@@ -74,10 +89,24 @@ export class FrameReader {
   private readonly pool = new Map<number, ArrayBuffer[]>();
   private readonly header = Buffer.alloc(FRAME_HEADER_BYTES);
   private headerFill = 0;
-  private current: { kind: number; seq: number; payload: Uint8Array; fill: number } | undefined;
+  /** Frames completed so far (into a sink or assembled): the links' idle timer counts them as progress. */
+  completed = 0;
+  /** A frame outside a plan: `payload` may be shorter than `length` while it grows (all-gather items). */
+  private current:
+    { kind: number; seq: number; length: number; payload: Uint8Array; fill: number } | undefined;
+  /** Ceiling by kind (index); -1 for a kind no operation sends. */
+  private readonly maxByKind: number[];
+  /** Payloads up to this size (a piece) get their whole buffer at the header; larger ones grow. */
+  private readonly eagerBytes: number;
 
-  constructor(adder: StagedAdder = stagedAdder()) {
+  constructor(limits: FrameLimits, adder: StagedAdder = stagedAdder()) {
     this.adder = adder;
+    this.maxByKind = [];
+    this.maxByKind[0] = -1;
+    this.maxByKind[FrameKind.allReduce] = limits.allReduce;
+    this.maxByKind[FrameKind.broadcast] = limits.broadcast;
+    this.maxByKind[FrameKind.allGather] = limits.allGather;
+    this.eagerBytes = Math.max(limits.allReduce, limits.broadcast);
   }
 
   /**
@@ -127,7 +156,7 @@ export class FrameReader {
       const cur = this.current;
       if (cur !== undefined) {
         cur.fill += n;
-        if (cur.fill === cur.payload.length) this.assembled(out);
+        this.filled(out);
         return out;
       }
       this.headerFill += n;
@@ -159,6 +188,7 @@ export class FrameReader {
   }
 
   private sinkDone(plan: StreamPlan, sink: Sink): void {
+    this.completed++;
     sink.done();
     if (plan.next === plan.sinks.length && this.plan === plan) {
       this.plan = undefined;
@@ -219,8 +249,24 @@ export class FrameReader {
   private alloc(length: number): Uint8Array {
     const reused = this.pool.get(length)?.pop();
     if (reused) return new Uint8Array(reused, 0, length);
+    return this.allocFresh(length);
+  }
+
+  private allocFresh(length: number): Uint8Array {
     // allocUnsafeSlow: not from the shared pool, so byteOffset is 0 and typed views are aligned.
     return new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
+  }
+
+  /** Bytes were added to the frame being assembled: complete it, or make room for the next ones. */
+  private filled(out: Frame[]): void {
+    const cur = this.current!;
+    if (cur.fill === cur.length) this.assembled(out);
+    else if (cur.fill === cur.payload.length) {
+      // Doubling copies each byte at most about twice more, and only for items beyond a piece.
+      const grown = this.allocFresh(Math.min(cur.length, cur.payload.length * 2));
+      grown.set(cur.payload);
+      cur.payload = grown;
+    }
   }
 
   /** A complete header is in `header`: start streaming its payload into the plan, or assembling it. */
@@ -229,8 +275,16 @@ export class FrameReader {
     const kind = this.header.readUInt32LE(0);
     const seq = this.header.readUInt32LE(4);
     const length = this.header.readUInt32LE(8);
-    if (length > MAX_FRAME_BYTES) {
-      throw new Error(`frame length ${length} exceeds ${MAX_FRAME_BYTES} bytes: the stream is corrupt`);
+    const max = kind < this.maxByKind.length ? (this.maxByKind[kind] ?? -1) : -1;
+    if (max < 0) {
+      throw new FrameMismatch(
+        `got a frame of kind ${kind}, which no collective operation sends: not a ring peer`,
+      );
+    }
+    if (length > max) {
+      throw new FrameMismatch(
+        `a frame of kind ${kind} (${KIND_NAMES[kind]}) declares ${length} bytes, above its ${max}-byte limit: refused before reading it`,
+      );
     }
     if (this.plan) {
       const plan = this.plan;
@@ -242,12 +296,9 @@ export class FrameReader {
       }
       return;
     }
-    const payload = this.alloc(length);
-    this.current = { kind, seq, payload, fill: 0 };
-    if (length === 0) {
-      out.push({ kind, seq, payload });
-      this.current = undefined;
-    }
+    const payload = length <= this.eagerBytes ? this.alloc(length) : this.allocFresh(this.eagerBytes);
+    this.current = { kind, seq, length, payload, fill: 0 };
+    if (length === 0) this.assembled(out);
   }
 
   /** Feeds one chunk; returns the frames it completed, in order. Throws on a corrupt length. */
@@ -278,7 +329,7 @@ export class FrameReader {
       cur.payload.set(chunk.subarray(pos, pos + take), cur.fill);
       cur.fill += take;
       pos += take;
-      if (cur.fill === cur.payload.length) this.assembled(out);
+      this.filled(out);
     }
     return out;
   }
@@ -287,11 +338,18 @@ export class FrameReader {
   private assembled(out: Frame[]): void {
     const cur = this.current!;
     this.current = undefined;
+    this.completed++;
     const f = { kind: cur.kind, seq: cur.seq, payload: cur.payload };
     if (this.plan && out.length === 0) this.applyAssembled(f);
     else out.push(f);
   }
 }
 
-/** A frame that does not fit the stream plan: the ranks disagree about the operation. */
+const KIND_NAMES: Record<number, string> = {
+  [FrameKind.allReduce]: "all-reduce",
+  [FrameKind.broadcast]: "broadcast",
+  [FrameKind.allGather]: "all-gather",
+};
+
+/** A frame that does not fit the stream: the ranks disagree about the operation, or it is no peer. */
 export class FrameMismatch extends Error {}

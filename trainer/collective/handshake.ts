@@ -11,7 +11,11 @@ export const HELLO_BYTES = 20;
 const MAGIC = 0x4c434652; // "RFCL" read as u32 LE
 const VERSION = 1;
 
-export const Ack = { accepted: 1, staleGeneration: 2, refused: 3 } as const;
+/** busy: the listener holds as many unanswered or unclaimed connections as it allows. */
+export const Ack = { accepted: 1, staleGeneration: 2, refused: 3, busy: 4 } as const;
+
+/** More ranks than this in a hello is not a radfleet ring (and would size per-rank arrays). */
+export const MAX_WORLD_SIZE = 1 << 16;
 
 export interface Hello {
   generation: number;
@@ -29,13 +33,28 @@ export function encodeHello(h: Hello): Buffer {
   return b;
 }
 
+/** Whether the first bytes of a connection can start a hello (checked before the rest arrives). */
+export function startsHello(b: Uint8Array): boolean {
+  const n = Math.min(b.length, 4);
+  for (let i = 0; i < n; i++) if (b[i] !== ((MAGIC >>> (8 * i)) & 0xff)) return false;
+  return true;
+}
+
 /** Parses a hello; returns a reason string when it is not one. */
 export function decodeHello(b: Buffer): Hello | string {
   if (b.length !== HELLO_BYTES) return `expected ${HELLO_BYTES} bytes, got ${b.length}`;
   if (b.readUInt32LE(0) !== MAGIC) return "bad magic (not a radfleet collective peer)";
   const version = b.readUInt32LE(4);
   if (version !== VERSION) return `protocol version ${version}, this build speaks ${VERSION}`;
-  return { generation: b.readUInt32LE(8), fromRank: b.readUInt32LE(12), worldSize: b.readUInt32LE(16) };
+  const hello = {
+    generation: b.readUInt32LE(8),
+    fromRank: b.readUInt32LE(12),
+    worldSize: b.readUInt32LE(16),
+  };
+  if (hello.worldSize < 1 || hello.worldSize > MAX_WORLD_SIZE)
+    return `world size ${hello.worldSize}, expected 1 to ${MAX_WORLD_SIZE}`;
+  if (hello.fromRank >= hello.worldSize) return `rank ${hello.fromRank} in a world of ${hello.worldSize}`;
+  return hello;
 }
 
 export function parseAddress(address: string): { host: string; port: number } {
@@ -60,10 +79,19 @@ export interface ReadingSocket {
   onChunk: (chunk: Uint8Array) => void;
   /** Bytes that arrived after the hello was accepted but before the links took over (copies). */
   early: Uint8Array[];
+  /** Reading stopped because `early` is full; whoever takes the socket over resumes it. */
+  paused?: boolean;
   direct?: { target(): Uint8Array | undefined; landed(n: number): void };
 }
 
 const READ_BUFFER_BYTES = 4 << 20;
+
+/**
+ * Early bytes kept before reading stops. The left neighbour may start its first operation while
+ * this rank still waits for its other link (up to the connect timeout); what it sends beyond this
+ * waits in TCP, not in this process.
+ */
+export const EARLY_BYTES_LIMIT = 16 << 20;
 
 function connectOnce(host: string, port: number, signal: AbortSignal): Promise<ReadingSocket> {
   return new Promise((resolve, reject) => {
@@ -175,10 +203,27 @@ export async function dialPeer(
     }
     if (ack === Ack.accepted) {
       // The left neighbour may start its first operation before this rank's other link is up.
-      rs.onChunk = (chunk) => void rs.early.push(Uint8Array.from(chunk));
+      let kept = rs.early.reduce((n, c) => n + c.length, 0);
+      const keep = (chunk: Uint8Array): void => {
+        rs.early.push(Uint8Array.from(chunk));
+        kept += chunk.length;
+        if (kept >= EARLY_BYTES_LIMIT && !rs.paused) {
+          rs.paused = true;
+          socket.pause();
+        }
+      };
+      rs.onChunk = keep;
       return rs;
     }
     socket.destroy();
+    if (ack === Ack.busy) {
+      // Others' connections fill the peer's slots for now: they expire, so try again until the deadline.
+      lastErr = new Error(
+        "the peer holds too many connections waiting to be claimed (is someone else dialing it?)",
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      continue;
+    }
     const why =
       ack === Ack.staleGeneration
         ? `generation ${hello.generation} is older than the peer's; this rank must re-rendezvous`

@@ -3,14 +3,40 @@
 // order problem can only come from mismatched operations, never from interleaving.
 //
 // Failure handling lives here: a closed or reset socket fails the links with PEER_LOST at once; a
-// receive that sees no bytes for `timeoutMs` fails with TIMEOUT. Failing destroys both sockets, so
-// the neighbours see their own sockets close and fail too: the failure travels around the ring in
-// a few milliseconds and every rank's pending operation rejects within the bound.
+// receive that makes no progress for `timeoutMs` fails with TIMEOUT. Failing destroys both
+// sockets, so the neighbours see their own sockets close and fail too: the failure travels around
+// the ring in a few milliseconds and every rank's pending operation rejects within the bound.
+//
+// The left neighbour's bytes are input to be bounded: each frame against its kind's ceiling (the
+// reader), the frames it sends ahead of this rank's operations by the receive queue (reading stops
+// while the queue is full, so the sender waits in TCP instead of growing this process's memory),
+// and its pace by the idle timer, which only progress re-arms: a whole frame, or
+// PROGRESS_BYTES of one, so a trickle of bytes cannot hold an operation open for ever.
 
 import type net from "node:net";
 import type { ReadingSocket } from "./handshake.js";
 import { CollectiveError } from "./errors.js";
-import { encodeHeader, FrameReader, type Frame, type Sink } from "./frames.js";
+import {
+  encodeHeader,
+  FRAME_HEADER_BYTES,
+  FrameReader,
+  type Frame,
+  type FrameLimits,
+  type Sink,
+} from "./frames.js";
+
+/**
+ * Reading from the left stops while frames of this many bytes wait for this rank's operations. A
+ * neighbour legitimately runs ahead by at most about one operation (a segment of an all-reduce, a
+ * broadcast it roots); beyond this it simply waits in TCP until this rank catches up.
+ */
+export const QUEUE_HIGH_WATER_BYTES = 16 << 20;
+
+/**
+ * What counts as progress for the idle timer: a completed frame or this many bytes of one. At the
+ * default 30 s timeout a live link must bring 2 KiB/s, far below any real network.
+ */
+export const PROGRESS_BYTES = 64 << 10;
 
 export interface LinkCounters {
   sent(bytes: number): void;
@@ -24,8 +50,17 @@ export class RingLinks {
   readonly right: number;
   private readonly toRight: net.Socket;
   private readonly fromLeft: net.Socket;
-  private readonly reader = new FrameReader();
+  private readonly reader: FrameReader;
   private readonly frames: Frame[] = [];
+  /** Payload plus header bytes of `frames`. */
+  private queuedBytes = 0;
+  private readPaused = false;
+  /** "rank 1 at 10.0.0.5:4100": who the left neighbour is, for errors about what it sent. */
+  private readonly leftName: string;
+  /** Bytes received from the left since the last progress mark. */
+  private sinceProgress = 0;
+  /** The reader's count of completed frames at the last progress mark. */
+  private completedSeen = 0;
   private waiter: { resolve(f: Frame): void; reject(e: Error): void } | undefined;
   private lastActivity = Date.now();
   private failure: CollectiveError | undefined;
@@ -43,6 +78,9 @@ export class RingLinks {
       toRight: net.Socket;
       fromLeft: ReadingSocket;
       timeoutMs: number;
+      limits: FrameLimits;
+      /** The address this rank dialed for its left neighbour. */
+      leftAddress: string;
     },
     private readonly counters: LinkCounters,
     onFail: (err: CollectiveError) => void,
@@ -55,25 +93,30 @@ export class RingLinks {
     this.fromLeft = opts.fromLeft.socket;
     this.timeoutMs = opts.timeoutMs;
     this.onFail = onFail;
+    this.leftName = `rank ${this.left} at ${opts.leftAddress}`;
+    this.reader = new FrameReader(opts.limits);
 
     const take = (bytes: number, read: () => Frame[]): void => {
-      this.lastActivity = Date.now();
+      this.sinceProgress += bytes;
       this.counters.received(bytes);
       let done: Frame[];
       try {
         done = read();
       } catch (err) {
-        this.fail(
-          new CollectiveError("PROTOCOL", `from rank ${this.left}: ${(err as Error).message}`, this.left),
-        );
+        this.fail(this.protocolError(err));
         return;
       }
+      if (this.sinceProgress >= PROGRESS_BYTES || this.reader.completed !== this.completedSeen)
+        this.progressed();
       for (const f of done) this.deliver(f);
     };
     const onChunk = (chunk: Uint8Array): void => take(chunk.length, () => this.reader.push(chunk));
+    // The dialer stops reading once too many early bytes wait (handshake.ts); from here the queue decides.
+    this.readPaused = opts.fromLeft.paused === true;
     for (const chunk of opts.fromLeft.early) onChunk(chunk);
     opts.fromLeft.early.length = 0;
     opts.fromLeft.onChunk = onChunk;
+    this.resumeIfRoom();
     // While an all-reduce streams, reads land in their destination (or the add stage) directly.
     opts.fromLeft.direct = {
       target: () => (this.failure ? undefined : this.reader.readTarget()),
@@ -133,12 +176,12 @@ export class RingLinks {
 
   /** The next frame from the left neighbour; it must be of `kind` and `seq`. */
   async recv(kind: number, seq: number): Promise<Uint8Array> {
-    const f = this.frames.length > 0 ? this.frames.shift()! : await this.waitFrame();
+    const f = this.frames.length > 0 ? this.dequeue() : await this.waitFrame();
     if (f.kind !== kind || f.seq !== seq >>> 0) {
       throw this.fail(
         new CollectiveError(
           "PROTOCOL",
-          `rank ${this.left} sent frame kind ${f.kind} of op #${f.seq}, expected kind ${kind} of op #${seq}: ranks called operations in a different order`,
+          `${this.leftName} sent frame kind ${f.kind} of op #${f.seq}, expected kind ${kind} of op #${seq}: ranks called operations in a different order`,
           this.left,
         ),
       );
@@ -157,11 +200,9 @@ export class RingLinks {
     const plan = { kind, seq, sinks, next: 0, finished: () => void (finished = true) };
     this.reader.setPlan(plan);
     try {
-      while (this.frames.length > 0 && !finished) this.reader.applyAssembled(this.frames.shift()!);
+      while (this.frames.length > 0 && !finished) this.reader.applyAssembled(this.dequeue());
     } catch (err) {
-      throw this.fail(
-        new CollectiveError("PROTOCOL", `from rank ${this.left}: ${(err as Error).message}`, this.left),
-      );
+      throw this.fail(this.protocolError(err));
     }
     if (finished) return;
     await this.idleWait<void>((resolve) => {
@@ -170,6 +211,32 @@ export class RingLinks {
         resolve();
       };
     });
+  }
+
+  /** The message of a frame the reader refused, naming the peer that sent it. */
+  private protocolError(err: unknown): CollectiveError {
+    return new CollectiveError("PROTOCOL", `from ${this.leftName}: ${(err as Error).message}`, this.left);
+  }
+
+  private dequeue(): Frame {
+    const f = this.frames.shift()!;
+    this.queuedBytes -= f.payload.byteLength + FRAME_HEADER_BYTES;
+    this.resumeIfRoom();
+    return f;
+  }
+
+  private resumeIfRoom(): void {
+    if (this.readPaused && this.queuedBytes < QUEUE_HIGH_WATER_BYTES && !this.failure) {
+      this.readPaused = false;
+      this.fromLeft.resume();
+    }
+  }
+
+  /** The left neighbour made progress: the idle timer counts from now. */
+  private progressed(): void {
+    this.sinceProgress = 0;
+    this.completedSeen = this.reader.completed;
+    this.lastActivity = Date.now();
   }
 
   /** Hands a received payload back for reuse once it has been consumed (and not queued for sending). */
@@ -252,7 +319,15 @@ export class RingLinks {
     if (w) {
       this.waiter = undefined;
       w.resolve(f);
-    } else this.frames.push(f);
+      return;
+    }
+    this.frames.push(f);
+    // Counted with its header, so a stream of empty frames fills the queue too.
+    this.queuedBytes += f.payload.byteLength + FRAME_HEADER_BYTES;
+    if (!this.readPaused && this.queuedBytes >= QUEUE_HIGH_WATER_BYTES) {
+      this.readPaused = true;
+      this.fromLeft.pause();
+    }
   }
 
   private waitFrame(): Promise<Frame> {
@@ -262,9 +337,9 @@ export class RingLinks {
   }
 
   /**
-   * Waits for `arm`'s resolve, failing with TIMEOUT when no byte arrives from the left for
-   * `timeoutMs` (re-armed while bytes keep arriving, so a slow but live link never times out),
-   * and with the links' failure when they fail.
+   * Waits for `arm`'s resolve, failing with TIMEOUT when the left makes no progress for
+   * `timeoutMs` (re-armed by each completed frame and each PROGRESS_BYTES, so a slow but live link
+   * never times out and a trickle does), and with the links' failure when they fail.
    */
   private idleWait<T>(arm: (resolve: (v: T) => void, reject: (e: Error) => void) => void): Promise<T> {
     if (this.failure) return Promise.reject(this.failure);
@@ -288,13 +363,13 @@ export class RingLinks {
           this.fail(
             new CollectiveError(
               "TIMEOUT",
-              `no data from rank ${this.left} for ${this.timeoutMs} ms: the peer is stalled or the network is down`,
+              `no progress from ${this.leftName} for ${this.timeoutMs} ms (${this.sinceProgress} bytes, no whole frame): the peer is stalled or the network is down`,
               this.left,
             ),
           );
         }, ms);
       };
-      this.lastActivity = Date.now();
+      this.progressed();
       schedule(this.timeoutMs);
       this.failWaiters.add(onFail);
       arm(

@@ -1,7 +1,14 @@
 // A small RFC 4180 CSV reader (quoted fields, doubled quotes, CRLF) for the MIMIC-CXR-JPG tables,
 // which may be plain or gzipped. Rows whose field count differs from the header are reported, not thrown.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
+
+/**
+ * The most text one table may hold, plain or once decompressed. The largest MIMIC-CXR-JPG table
+ * (metadata, ~377k rows) is about 60 MB; a gzip bomb or a device file must fail here, naming the
+ * file, not take the process's memory. (V8 cannot make a string much past 512 MiB anyway.)
+ */
+export const MAX_CSV_BYTES = 256 << 20;
 
 export interface CsvTable {
   header: string[];
@@ -71,10 +78,26 @@ export function findCsv(dir: string, base: string): string | null {
   return null;
 }
 
-export function readCsv(path: string): CsvTable {
+export function readCsv(path: string, maxBytes = MAX_CSV_BYTES): CsvTable {
+  const st = statSync(path);
+  if (!st.isFile()) throw new Error(`${path}: not a regular file`);
+  if (st.size > maxBytes)
+    throw new Error(`${path}: ${st.size} bytes, more than the ${maxBytes} a table may hold`);
   const raw = readFileSync(path);
-  const text = path.endsWith(".gz") ? gunzipSync(raw).toString("utf8") : raw.toString("utf8");
-  return parseCsv(text);
+  if (!path.endsWith(".gz")) return parseCsv(raw.toString("utf8"));
+  let text: Buffer;
+  try {
+    // Stops inflating at the cap instead of finding out after the whole output was made.
+    text = gunzipSync(raw, { maxOutputLength: maxBytes });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") {
+      throw new Error(
+        `${path}: decompresses to more than the ${maxBytes} bytes a table may hold; refusing it`,
+      );
+    }
+    throw new Error(`${path}: not a valid gzip file (${(err as Error).message})`);
+  }
+  return parseCsv(text.toString("utf8"));
 }
 
 /** Quotes a field only where CSV needs it. */

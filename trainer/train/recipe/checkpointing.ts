@@ -7,6 +7,7 @@ import { decodeCheckpoint, encodeCheckpoint, type TrainerState } from "../../che
 import {
   CheckpointCorruptError,
   CheckpointPartMissingError,
+  CheckpointPartRefusedError,
   checkpointKey,
   type CheckpointStore,
   type StoredPart,
@@ -18,6 +19,7 @@ import type { CheckpointRef, Coordination, GenerationInfo } from "../coordinatio
 import type { TrainerMetrics } from "../metrics.js";
 import type { FlatParams } from "../params.js";
 import { TrainingFailure } from "./failure.js";
+import { checkStep } from "./gathered.js";
 import { freshRunState, type RunState } from "./run-state.js";
 
 export interface CheckpointingOptions {
@@ -119,12 +121,13 @@ export class Checkpointing {
     for (const c of candidates) {
       const parts = new Map<string, Uint8Array>();
       try {
-        for (const p of c.parts) parts.set(p.name, await store.get(p.uri));
+        for (const p of c.parts) parts.set(p.name, await store.get(p));
       } catch (err) {
-        // A part that is gone falls back like a corrupt one. Any other failed read (the store is
-        // unreachable for a moment) must not: ranks falling back on their own would resume from
-        // different steps. The trainer fails and its restart reads again.
-        if (!(err instanceof CheckpointPartMissingError)) throw err;
+        // A part that is gone (or not what the manifest says) falls back like a corrupt one. Any
+        // other failed read (the store is unreachable for a moment) must not: ranks falling back
+        // on their own would resume from different steps. The trainer fails and its restart reads again.
+        if (!(err instanceof CheckpointPartMissingError) && !(err instanceof CheckpointPartRefusedError))
+          throw err;
         log.warn("checkpoint_unusable", { step: c.step, err });
         continue;
       }
@@ -166,7 +169,7 @@ export class Checkpointing {
     glog: Logger,
   ): Promise<RunState> {
     let state = await this.restore(g.resumeFrom);
-    const restored = await allGatherJson(collective, state.step);
+    const restored = await allGatherJson(collective, state.step, checkStep);
     const agreed = Math.min(...restored);
     if (restored.some((s) => s !== agreed)) {
       glog.warn("checkpoint_restore_disagreed", { restored, agreed });

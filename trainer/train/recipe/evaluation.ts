@@ -9,12 +9,13 @@ import type { RunSpec } from "../../../common/spec/index.js";
 import { checkpointKey } from "../../checkpoint/index.js";
 import { allGatherJson, type Collective } from "../../collective/index.js";
 import type { Example } from "../../data/index.js";
-import { evaluate, headline, writeEvalReport, type EvalRecord } from "../../eval/index.js";
+import { evaluate, headline, writeEvalReport } from "../../eval/index.js";
 import { THRESHOLDS_FILE, tuneThresholds, type ThresholdsFile } from "../../findings/index.js";
 import type { GenerationInfo } from "../coordination.js";
 import type { TrainerMetrics } from "../metrics.js";
 import type { ReportGenerator } from "../report-generator.js";
 import type { ProgressReporter } from "./progress.js";
+import { checkHeadProbRows, checkPredictions, type Prediction } from "./gathered.js";
 import type { RunState } from "./run-state.js";
 import type { ImageLoader } from "./setup.js";
 
@@ -25,7 +26,6 @@ export interface TunedThresholds {
 }
 
 type Shard = Pick<GenerationInfo, "rank" | "worldSize">;
-type Prediction = EvalRecord & { prompt?: string };
 
 export interface EvaluationOptions {
   spec: Pick<RunSpec, "task" | "evaluation" | "training">;
@@ -90,7 +90,7 @@ export class Evaluation {
       tunedBefore ?? (this.tunesThresholds ? await this.tuneThresholds(g, collective, state) : undefined);
     if (this.o.evaluate.length === 0) return;
     const mine = await this.generateShard(g, state, tuned);
-    const gathered = await allGatherJson(collective, mine);
+    const gathered = await allGatherJson(collective, mine, checkPredictions);
     if (g.rank !== 0) return;
     const all = gathered.flat();
     all.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -152,6 +152,6 @@ export class Evaluation {
       const probs = generator.headProbs(await loadImages(chunk));
       chunk.forEach((e, j) => rows.push([e.id, probs[j]]));
     }
-    return new Map((await allGatherJson(collective, rows)).flat());
+    return new Map((await allGatherJson(collective, rows, checkHeadProbRows)).flat());
   }
 }

@@ -74,6 +74,7 @@ export async function runGenerations(
         compression: spec.collective.compression,
         signal: g.signal,
         registry: o.registry,
+        logger: glog,
       });
       return await train(g, collective, glog);
     } catch (err) {
