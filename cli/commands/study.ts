@@ -175,7 +175,10 @@ export async function run(argv: string[]): Promise<number> {
           console.log(`${tag}: finished before, skipped`);
           continue;
         }
-        if (stopRequests) return 130;
+        if (stopRequests) {
+          console.log(`study ${plan.name} stopped before ${r.dir}; resume with the same command.`);
+          return 130;
+        }
         const specFile = join(studyDir, "specs", `${r.cell}-seed-${r.seed}.yaml`);
         await writeFile(specFile, manifest(r));
         await mkdir(runDir, { recursive: true });
