@@ -3,6 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseCommandLine, usageError } from "../../common/cli.js";
+import { markdownTable } from "../../common/markdown.js";
 import YAML from "yaml";
 import { bootstrapStatistic, clinicalMetrics, type EvalReport } from "../../trainer/eval/index.js";
 
@@ -105,12 +106,6 @@ export function comparisonRows(runs: RunSummary[]): Array<[string, ...string[]]>
       : "—",
   );
   return rows;
-}
-
-export function markdownTable(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
-  return [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join("\n");
 }
 
 export async function loadRun(dir: string): Promise<RunSummary> {

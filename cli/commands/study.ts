@@ -9,6 +9,7 @@ import { closeSync, existsSync, openSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import YAML from "yaml";
 import { choiceFlag, intFlag, parseCommandLine, usageError } from "../../common/cli.js";
 import { writeFileAtomic } from "../../common/fs.js";
 import { resolvedSpecYaml, type RunSpec } from "../../common/spec/index.js";
@@ -47,11 +48,12 @@ function manifest(run: StudyRun): string {
   // A TrainingRun manifest, so the same file also works with kubectl apply.
   return (
     `# radfleet study run: cell ${run.cell}, seed ${run.seed} (written by radfleet study)\n` +
-    `apiVersion: radfleet.io/v1alpha1\nkind: TrainingRun\nmetadata:\n  name: ${run.name}\nspec:\n` +
-    resolvedSpecYaml(run.spec)
-      .split("\n")
-      .map((l) => (l ? `  ${l}` : l))
-      .join("\n")
+    YAML.stringify({
+      apiVersion: "radfleet.io/v1alpha1",
+      kind: "TrainingRun",
+      metadata: { name: run.name },
+      spec: run.spec,
+    })
   );
 }
 

@@ -9,7 +9,7 @@ const REPO = fileURLToPath(new URL("../..", import.meta.url));
 
 /**
  * What each part may import besides itself and the loose files of common/ (leaves every part may
- * use: log, cli, fs, progress, run-records, metrics, metrics-thread, chexpert, random, trainer-env). The order is the layering: a part lists
+ * use: log, cli, fs, progress, run-records, metrics, metrics-thread, chexpert, random, trainer-env, markdown). The order is the layering: a part lists
  * only parts above it in this table, so the table itself has no cycle (checked below). `*` marks the
  * top: the CLI, the benchmarks and scripts compose everything.
  */

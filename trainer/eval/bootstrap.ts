@@ -9,7 +9,8 @@ export interface Estimate {
   ci95: [number, number];
 }
 
-function percentile(sorted: Float64Array, q: number): number {
+/** The q-quantile of sorted values, interpolated linearly between closest ranks. */
+export function percentile(sorted: Float64Array, q: number): number {
   // Linear interpolation between closest ranks, as numpy.percentile's default.
   const pos = (sorted.length - 1) * q;
   const lo = Math.floor(pos);

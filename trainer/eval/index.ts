@@ -23,7 +23,7 @@ export {
 } from "./clinical-metrics.js";
 export { auditReport, AUDITED_LABELS, type ReportAudit } from "./fact-audit.js";
 export { headMetrics, auroc, type HeadMetrics } from "./head-metrics.js";
-export { bootstrapMean, bootstrapStatistic, type Estimate } from "./bootstrap.js";
+export { bootstrapMean, bootstrapStatistic, percentile, type Estimate } from "./bootstrap.js";
 export {
   evaluate,
   headline,
@@ -59,5 +59,11 @@ export {
   type TableState,
   type Severity,
 } from "./findings-table.js";
-export { textDiversity, repeatedSentences, sentencesOf, type TextDiversity } from "./text-diversity.js";
+export {
+  textDiversity,
+  distinctCount,
+  repeatedSentences,
+  sentencesOf,
+  type TextDiversity,
+} from "./text-diversity.js";
 export { tableConsistency, type TableConsistency } from "./table-consistency.js";

@@ -33,11 +33,15 @@ export interface TextDiversity {
   examples: Array<{ id: string; repeated: string[] }>;
 }
 
+/** How many different texts there are, compared case- and whitespace-insensitively. */
+export function distinctCount(texts: readonly string[]): number {
+  return new Set(texts.map((t) => t.toLowerCase().replace(/\s+/g, " ").trim())).size;
+}
+
 export function textDiversity(
   records: ReadonlyArray<{ id: string; generated: string; reference: string }>,
 ): TextDiversity {
-  const norm = (t: string): string => t.toLowerCase().replace(/\s+/g, " ").trim();
-  const distinct = new Set(records.map((r) => norm(r.generated))).size;
+  const distinct = distinctCount(records.map((r) => r.generated));
   const rep = records.map((r) => ({ id: r.id, repeated: repeatedSentences(r.generated) }));
   const repeating = rep.filter((r) => r.repeated.length > 0);
   const n = Math.max(records.length, 1);

@@ -1,6 +1,7 @@
 // The study's outputs: results.json (everything, machine-readable) and results.md (the tables a
 // reader compares: each cell's mean over seeds with its 95% interval, then each cell's difference
 // from the baseline with its p-value).
+import { markdownTable } from "../../common/markdown.js";
 import type { StudyPlan } from "./study-spec.js";
 import { STUDY_METRICS, type StudyStatistics } from "./study-statistics.js";
 
@@ -44,12 +45,6 @@ export function studyResults(
     method: STUDY_METHOD,
     statistics: stats,
   };
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
-  return [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join("\n");
 }
 
 const overridesText = (o: Record<string, unknown>) =>
@@ -96,19 +91,19 @@ export function renderStudyMarkdown(r: StudyResults): string {
     "",
     "## Cells",
     "",
-    table(
+    markdownTable(
       ["cell", "overrides"],
       r.cells.map((c) => [c.id + (c.id === r.baseline ? " (baseline)" : ""), overridesText(c.overrides)]),
     ),
     "",
     "## Mean over seeds [95% interval]",
     "",
-    table(["cell", ...shown.map((m) => m.label), "distinct reports"], cellRows),
+    markdownTable(["cell", ...shown.map((m) => m.label), "distinct reports"], cellRows),
     seedNote,
     `## Difference from ${r.baseline} [95% interval], Holm-adjusted p (* p < 0.05)`,
     "",
     cmpRows.length
-      ? table(["cell", ...shown.map((m) => m.label)], cmpRows)
+      ? markdownTable(["cell", ...shown.map((m) => m.label)], cmpRows)
       : "(one cell: nothing to compare)",
     "",
     `Hallucination and omission are better when lower. ${r.method}`,

@@ -7,7 +7,7 @@
 // seed's number). A difference is called significant when its two-sided bootstrap p-value, Holm-
 // adjusted over the comparisons with the baseline for that metric, is below 0.05.
 import { mulberry32 } from "../../common/random.js";
-import { clinicalMetrics, headMetrics } from "../eval/index.js";
+import { clinicalMetrics, distinctCount, headMetrics, percentile } from "../eval/index.js";
 import type { RunResults } from "./study-results.js";
 
 export interface StudyMetric {
@@ -123,13 +123,6 @@ export interface StudyStatistics {
   comparisons: Comparison[];
 }
 
-function percentile(sorted: Float64Array, q: number): number {
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
-}
-
 function interval(values: Float64Array): [number, number] {
   const finite = Float64Array.from(values.filter((v) => Number.isFinite(v))).sort();
   if (finite.length === 0) return [NaN, NaN];
@@ -150,10 +143,7 @@ export function holm(ps: readonly number[]): number[] {
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-function distinctRate(r: RunResults): number {
-  const norm = (t: string) => t.toLowerCase().replace(/\s+/g, " ").trim();
-  return new Set(r.generated.map(norm)).size / Math.max(r.generated.length, 1);
-}
+const distinctRate = (r: RunResults): number => distinctCount(r.generated) / Math.max(r.generated.length, 1);
 
 /**
  * cells: each cell's runs (one per seed), aligned to one report order (alignRuns). The baseline
